@@ -1,0 +1,157 @@
+/*
+ * Loopback HTTP/1.1 server for the conformance tests
+ *
+ * Copyright 2026 the wine-dosvc authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library; if not, write to the Free Software
+ * Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301, USA
+ */
+
+#ifndef WINE_DOSVC_CONFORMANCE_HTTPD_H
+#define WINE_DOSVC_CONFORMANCE_HTTPD_H
+
+/*
+ * The tests must not need a network, so each test program runs this server
+ * as a set of threads on 127.0.0.1 and points the service under test at it.
+ * Link with -lws2_32.
+ *
+ * Resources are registered by name and served at "/<name>".  The name is
+ * matched literally (no percent-decoding) against the path up to the '?'.
+ * Only origin-form request targets ("/...") are accepted.  Every response to
+ * a resource carries Content-Length (unless a parameter below says
+ * otherwise), Last-Modified (the fixed date HTTPD_LAST_MODIFIED), an ETag
+ * derived from name and size, Accept-Ranges: bytes and Content-Type:
+ * application/octet-stream.  GET and HEAD are supported; other methods get
+ * 405.  Unknown names get 404.  Connections are persistent (HTTP/1.1
+ * keep-alive, requests may be pipelined) unless the client sends
+ * "Connection: close" or speaks HTTP/1.0, or the response is one that must
+ * close (nolength, stall_after, reset_after); such responses carry
+ * "Connection: close".  Idle connections are closed after 60 s.
+ *
+ * Behaviour is chosen per request by query parameters, so a test builds the
+ * URL it needs, e.g. "/big?rate=65536&stall_after=1000".  Unknown parameters
+ * are ignored, the first occurrence of a parameter wins, numbers are decimal
+ * (an invalid number counts as absent), and values are percent-decoded.
+ *
+ *   etag=xyz        ETag is "xyz" instead of the derived value (quotes are
+ *                   added unless the value already starts with '"' or W/).
+ *   norange=1       ignore Range and If-Range; always 200 with the full body,
+ *                   and no Accept-Ranges header.
+ *   chunked=1       Transfer-Encoding: chunked, no Content-Length; 16 KiB
+ *                   chunks and a final zero-length chunk.  Applies to 206
+ *                   responses too.
+ *   nolength=1      no Content-Length; the body is ended by closing the
+ *                   connection.
+ *   status=NNN      answer with status NNN (200..599, else 400) and a short
+ *                   text body instead of the resource (which need not exist).
+ *   retry_after=N   add "Retry-After: N" to a status= or fail_first= answer.
+ *   fail_first=N    the first N requests to this exact path+query get status
+ *                   "status" (default 503); later ones are served normally
+ *                   (status= is then only the failure status).  The counter
+ *                   is kept per path+query for the lifetime of the server
+ *                   and is not cleared by httpd_reset_log().
+ *   redirect=N      answer with a redirect: 302, or code=301/303/307/308.
+ *     to=/path      For N > 1 the Location is this same URL with redirect=N-1,
+ *     code=NNN      so the client follows N hops; for N = 1 it is "to"
+ *                   (default "/<name>").  Location is made absolute
+ *                   (http://127.0.0.1:<port>/...) unless "to" already starts
+ *                   with http:// or https://.  Percent-encode a "to" that has
+ *                   its own query: to=%2Fgen%3Fchunked%3D1%26norange%3D1.
+ *   delay_ms=N      wait N ms (at most 600000) before answering at all.
+ *   rate=N          throttle the body to about N bytes per second (a burst of
+ *                   50 ms worth is sent at once).
+ *   stall_after=N   send the headers and N body bytes, then send nothing more
+ *                   but keep the connection open (reading and discarding)
+ *                   until the client closes it or the server stops.
+ *   reset_after=N   send the headers and N body bytes, wait 50 ms so they can
+ *                   drain, then reset the connection (SO_LINGER 0 +
+ *                   closesocket).
+ *                   stall_after and reset_after have no effect if N is at
+ *                   least the body length, or on HEAD; with both, the smaller
+ *                   N wins.
+ *   echo_headers=1  the body (text/plain) is the request line and header
+ *                   block exactly as received, ending with the empty line.
+ *
+ * Ranges: a single "bytes=a-b", "bytes=a-" or "bytes=-n" gets 206 with
+ * Content-Range (b past the end is clamped).  A multi-range request
+ * (containing a comma) is answered with 200 and the full body, which RFC 9110
+ * allows.  A syntactically invalid Range (including b < a) is ignored (200).
+ * A range starting at or past the end, a zero-length suffix, or any range on
+ * an empty resource gets 416 with the unsatisfied form of Content-Range
+ * ("bytes *" followed by "/<size>").  If-Range is honoured: a value starting
+ * with '"' or W/ is compared as a strong ETag (so W/ never matches), anything
+ * else exactly against the Last-Modified string; on mismatch the full body is
+ * sent with 200.
+ *
+ * Parameters are applied in this order: delay_ms, fail_first, redirect,
+ * status, echo_headers, resource lookup (404 if unknown), ranges, then the body
+ * modifiers (chunked, nolength, rate, stall_after, reset_after).  The body
+ * modifiers also apply to echo_headers bodies.
+ *
+ * Robustness: malformed requests (bad request line, header line without a
+ * colon, folded or control characters, a head over 16 KiB, a request body
+ * over 1 MiB or chunked) get 400 and the connection is closed.  Request bodies
+ * with Content-Length are read and discarded.  At most 128 connections are
+ * served at once; further ones are closed immediately.  The log keeps one
+ * entry per distinct request target (at most 1024, least recently used ones
+ * are dropped with their counts), so its memory stays bounded however many
+ * requests are made.
+ */
+
+#include <winsock2.h>
+#include <windows.h>
+#include <stddef.h>
+
+#define HTTPD_LAST_MODIFIED "Mon, 05 Jan 2026 12:00:00 GMT"
+
+struct httpd;
+
+/* Binds 127.0.0.1 on an ephemeral port and starts the accept thread.
+ * Returns NULL on failure. */
+struct httpd *httpd_start(void);
+unsigned short httpd_port(const struct httpd *httpd);
+/* Closes the listener and every client connection, joins every thread the
+ * server started and frees it.  Returns promptly (well under a second) even
+ * with stalled or throttled clients connected. */
+void httpd_stop(struct httpd *httpd);
+
+/* Registers (or replaces) a resource served at "/<name>".  The server keeps
+ * its own copy of the data. */
+void httpd_add_file(struct httpd *httpd, const char *name, const void *data, size_t size);
+/* Registers (or replaces) a resource of the given size whose byte i is
+ * httpd_pattern_byte(name, i); no memory is held for the body. */
+void httpd_add_generated(struct httpd *httpd, const char *name, unsigned long long size);
+/* The pattern of generated resources, so tests can verify a download without
+ * holding the file.  A shifted or misplaced block does not match. */
+unsigned char httpd_pattern_byte(const char *name, unsigned long long offset);
+/* Fills buf with pattern bytes offset .. offset + size - 1 (faster than
+ * calling httpd_pattern_byte for each byte). */
+void httpd_pattern_fill(const char *name, unsigned long long offset, void *buf, size_t size);
+
+/* Request log.  A request's "path" here is the request target as sent, i.e.
+ * path plus query ("/name?x=1"), so the prefix "/name" matches it.  Malformed
+ * requests are not logged. */
+unsigned int httpd_request_count(struct httpd *httpd, const char *path_prefix);
+/* Copies the value of a header (name matched case-insensitively, value with
+ * surrounding whitespace removed) of the most recent request whose path starts
+ * with path_prefix.  Returns FALSE if there is no such request, it lacks the
+ * header, or buf is too small (buf then holds a truncated value). */
+BOOL httpd_last_request_header(struct httpd *httpd, const char *path_prefix,
+                               const char *header, char *buf, size_t size);
+/* Number of TCP connections accepted, so tests can check connection reuse. */
+unsigned int httpd_connection_count(struct httpd *httpd);
+/* Clears the request log and the connection count (not fail_first counters). */
+void httpd_reset_log(struct httpd *httpd);
+
+#endif /* WINE_DOSVC_CONFORMANCE_HTTPD_H */

@@ -1,0 +1,236 @@
+/*
+ * Helpers shared by the Delivery Optimization conformance tests.
+ *
+ * Copyright 2026 the wine-dosvc authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library; if not, write to the Free Software
+ * Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301, USA
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "dotest.h"
+
+IBackgroundCopyManager *create_manager(void)
+{
+    IBackgroundCopyManager *manager = NULL;
+    HRESULT hr;
+
+    hr = CoCreateInstance(&CLSID_DeliveryOptimization, NULL, CLSCTX_LOCAL_SERVER,
+                          &IID_IBackgroundCopyManager, (void **)&manager);
+    if (FAILED(hr))
+    {
+        win_skip("cannot create the DO manager: %#lx\n", hr);
+        return NULL;
+    }
+    return manager;
+}
+
+IBackgroundCopyJob *create_job(IBackgroundCopyManager *manager, const WCHAR *prefix, GUID *id)
+{
+    static LONG counter;
+    IBackgroundCopyJob *job = NULL;
+    WCHAR name[128];
+    GUID job_id;
+    HRESULT hr;
+
+    swprintf(name, ARRAY_SIZE(name), L"%s-%lu-%ld", prefix, GetCurrentProcessId(),
+             InterlockedIncrement(&counter));
+    hr = IBackgroundCopyManager_CreateJob(manager, name, BG_JOB_TYPE_DOWNLOAD, &job_id, &job);
+    ok(hr == S_OK, "CreateJob failed: %#lx\n", hr);
+    if (id) *id = job_id;
+    return SUCCEEDED(hr) ? job : NULL;
+}
+
+HRESULT add_file(IBackgroundCopyJob *job, const WCHAR *url, const WCHAR *local_name,
+                 DWORD range_count, BG_FILE_RANGE *ranges)
+{
+    IDeliveryOptimizationJob *do_job;
+    HRESULT hr;
+
+    hr = IBackgroundCopyJob_QueryInterface(job, &IID_IDeliveryOptimizationJob, (void **)&do_job);
+    ok(hr == S_OK, "QueryInterface(IDeliveryOptimizationJob) failed: %#lx\n", hr);
+    if (FAILED(hr)) return hr;
+    hr = IDeliveryOptimizationJob_AddFileWithRanges(do_job, url, url, local_name, range_count,
+                                                    ranges, DO_UNKNOWN_FILE_SIZE);
+    IDeliveryOptimizationJob_Release(do_job);
+    return hr;
+}
+
+BG_JOB_STATE wait_for_state(IBackgroundCopyJob *job, BG_JOB_STATE want, DWORD timeout_ms)
+{
+    ULONGLONG end = GetTickCount64() + timeout_ms;
+    BG_JOB_STATE state = BG_JOB_STATE_CANCELLED;
+    HRESULT hr;
+
+    for (;;)
+    {
+        hr = IBackgroundCopyJob_GetState(job, &state);
+        if (FAILED(hr))
+        {
+            ok(0, "GetState failed: %#lx\n", hr);
+            return state;
+        }
+        if (state == want || GetTickCount64() >= end) return state;
+        Sleep(10);
+    }
+}
+
+const char *state_name(BG_JOB_STATE state)
+{
+    static const char *names[] =
+    {
+        "QUEUED", "CONNECTING", "TRANSFERRING", "SUSPENDED", "ERROR",
+        "TRANSIENT_ERROR", "TRANSFERRED", "ACKNOWLEDGED", "CANCELLED",
+    };
+    return (unsigned int)state < ARRAY_SIZE(names) ? names[state] : "(invalid)";
+}
+
+void make_url(WCHAR *buf, size_t count, struct httpd *httpd, const char *path)
+{
+    swprintf(buf, count, L"http://127.0.0.1:%u%S", httpd_port(httpd), path);
+}
+
+static WCHAR dir_path[MAX_PATH];
+
+const WCHAR *test_dir(void)
+{
+    WCHAR tmp[MAX_PATH];
+
+    if (!dir_path[0])
+    {
+        GetTempPathW(ARRAY_SIZE(tmp), tmp);
+        swprintf(dir_path, ARRAY_SIZE(dir_path), L"%sdosvc-test-%lu-%lu", tmp,
+                 GetCurrentProcessId(), GetTickCount());
+        CreateDirectoryW(dir_path, NULL);
+    }
+    return dir_path;
+}
+
+void make_test_path(WCHAR *buf, size_t count, const WCHAR *name)
+{
+    swprintf(buf, count, L"%s\\%s", test_dir(), name);
+}
+
+void remove_test_dir(void)
+{
+    WIN32_FIND_DATAW data;
+    WCHAR pattern[MAX_PATH], path[MAX_PATH];
+    HANDLE find;
+
+    if (!dir_path[0]) return;
+    swprintf(pattern, ARRAY_SIZE(pattern), L"%s\\*", dir_path);
+    if ((find = FindFirstFileW(pattern, &data)) != INVALID_HANDLE_VALUE)
+    {
+        do
+        {
+            if (data.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) continue;
+            swprintf(path, ARRAY_SIZE(path), L"%s\\%s", dir_path, data.cFileName);
+            DeleteFileW(path);
+        } while (FindNextFileW(find, &data));
+        FindClose(find);
+    }
+    RemoveDirectoryW(dir_path);
+    dir_path[0] = 0;
+}
+
+BOOL file_exists(const WCHAR *path)
+{
+    return GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES;
+}
+
+unsigned int count_files(const WCHAR *dir, const WCHAR *wildcard)
+{
+    WIN32_FIND_DATAW data;
+    WCHAR pattern[MAX_PATH];
+    unsigned int count = 0;
+    HANDLE find;
+
+    swprintf(pattern, ARRAY_SIZE(pattern), L"%s\\%s", dir, wildcard);
+    if ((find = FindFirstFileW(pattern, &data)) == INVALID_HANDLE_VALUE) return 0;
+    do count++; while (FindNextFileW(find, &data));
+    FindClose(find);
+    return count;
+}
+
+/* Compare in blocks: downloads in the tests go up to hundreds of MiB. */
+BOOL file_matches_pattern(const WCHAR *path, const char *name, UINT64 full_size,
+                          DWORD range_count, const BG_FILE_RANGE *ranges, UINT64 *bad_offset)
+{
+    const DWORD block = 1 << 20;
+    BG_FILE_RANGE whole = { 0, full_size };
+    unsigned char *got = malloc(block), *want = malloc(block);
+    UINT64 local = 0, expected_size = 0;
+    LARGE_INTEGER size;
+    BOOL match = TRUE;
+    HANDLE file;
+    DWORD i, n;
+
+    *bad_offset = 0;
+    if (!range_count)
+    {
+        range_count = 1;
+        ranges = &whole;
+    }
+    file = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
+                       OPEN_EXISTING, 0, NULL);
+    if (file == INVALID_HANDLE_VALUE || !got || !want)
+    {
+        if (file != INVALID_HANDLE_VALUE) CloseHandle(file);
+        free(got);
+        free(want);
+        return FALSE;
+    }
+    for (i = 0; i < range_count && match; i++)
+    {
+        UINT64 length = ranges[i].Length == BG_LENGTH_TO_EOF ? full_size - ranges[i].InitialOffset
+                                                             : ranges[i].Length;
+        UINT64 done = 0;
+
+        expected_size += length;
+        while (done < length && match)
+        {
+            DWORD chunk = length - done < block ? (DWORD)(length - done) : block;
+
+            if (!ReadFile(file, got, chunk, &n, NULL) || n != chunk)
+            {
+                match = FALSE;
+                *bad_offset = local;
+                break;
+            }
+            httpd_pattern_fill(name, ranges[i].InitialOffset + done, want, chunk);
+            if (memcmp(got, want, chunk))
+            {
+                DWORD j = 0;
+                while (got[j] == want[j]) j++;
+                *bad_offset = local + j;
+                match = FALSE;
+            }
+            done += chunk;
+            local += chunk;
+        }
+    }
+    if (match && GetFileSizeEx(file, &size) && (UINT64)size.QuadPart != expected_size)
+    {
+        *bad_offset = expected_size;
+        match = FALSE;
+    }
+    CloseHandle(file);
+    free(got);
+    free(want);
+    return match;
+}

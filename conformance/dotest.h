@@ -1,0 +1,77 @@
+/*
+ * Helpers shared by the Delivery Optimization conformance tests.
+ *
+ * Copyright 2026 the wine-dosvc authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library; if not, write to the Free Software
+ * Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301, USA
+ */
+
+#ifndef WINE_DOSVC_DOTEST_H
+#define WINE_DOSVC_DOTEST_H
+
+#define COBJMACROS
+#include <winsock2.h>
+#include <windows.h>
+#include <objbase.h>
+
+#include "deliveryoptimization.h"
+#include "deliveryoptimizationerrors.h"
+#include "httpd.h"
+#include "test.h"
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+/* HTTP status as an HRESULT (facility HTTP = 25), e.g. 404 -> 0x80190194 */
+#define HTTP_STATUS_HRESULT(status) ((HRESULT)(0x80190000u | (status)))
+
+/* Creates the DO manager out of process, as clients do.  On failure returns
+ * NULL after a win_skip (a failure on Wine, where the service must work). */
+IBackgroundCopyManager *create_manager(void);
+
+/* CreateJob with a unique display name derived from prefix. */
+IBackgroundCopyJob *create_job(IBackgroundCopyManager *manager, const WCHAR *prefix, GUID *id);
+
+/* AddFileWithRanges through IDeliveryOptimizationJob (DO's way of adding files). */
+HRESULT add_file(IBackgroundCopyJob *job, const WCHAR *url, const WCHAR *local_name,
+                 DWORD range_count, BG_FILE_RANGE *ranges);
+
+/* Polls GetState every 10 ms until the job reaches want or timeout_ms passes;
+ * returns the last state seen. */
+BG_JOB_STATE wait_for_state(IBackgroundCopyJob *job, BG_JOB_STATE want, DWORD timeout_ms);
+
+const char *state_name(BG_JOB_STATE state);
+
+/* "http://127.0.0.1:<port><path>" */
+void make_url(WCHAR *buf, size_t count, struct httpd *httpd, const char *path);
+
+/* A fresh, empty directory for this test program's files (under %TEMP%),
+ * removed again by remove_test_dir(). */
+const WCHAR *test_dir(void);
+void make_test_path(WCHAR *buf, size_t count, const WCHAR *name);
+void remove_test_dir(void);
+
+/* Does the file hold exactly the given ranges of the generated resource
+ * "name", back to back in that order?  range_count 0 = the whole resource of
+ * size full_size.  On mismatch, *bad_offset tells the first bad byte. */
+BOOL file_matches_pattern(const WCHAR *path, const char *name, UINT64 full_size,
+                          DWORD range_count, const BG_FILE_RANGE *ranges, UINT64 *bad_offset);
+
+BOOL file_exists(const WCHAR *path);
+/* number of files in dir matching the wildcard (e.g. L"DO*.tmp") */
+unsigned int count_files(const WCHAR *dir, const WCHAR *pattern);
+
+#endif /* WINE_DOSVC_DOTEST_H */

@@ -1,0 +1,308 @@
+/*
+ * Delivery Optimization service: objects shared by the service's modules.
+ *
+ * Copyright 2026 the wine-dosvc authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library; if not, write to the Free Software
+ * Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301, USA
+ */
+
+#ifndef DOSVC_PRIVATE_H
+#define DOSVC_PRIVATE_H
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#define COBJMACROS
+#define CONST_VTABLE     /* our vtables are static const */
+#include "windef.h"
+#include "winbase.h"
+#include "objbase.h"
+#include "winhttp.h"
+#include "deliveryoptimization.h"
+#include "deliveryoptimizationerrors.h"
+
+#include "wine/debug.h"
+
+/* Out of Wine's tree the short debug macros are not defined. */
+#ifndef TRACE
+#define TRACE WINE_TRACE
+#define WARN  WINE_WARN
+#define FIXME WINE_FIXME
+#define ERR   WINE_ERR
+#define TRACE_ON WINE_TRACE_ON
+#endif
+#ifndef debugstr_w
+#define debugstr_w    wine_dbgstr_w
+#define debugstr_a    wine_dbgstr_a
+#define debugstr_guid wine_dbgstr_guid
+#endif
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+#ifndef HTTP_STATUS_RANGE_NOT_SATISFIABLE
+#define HTTP_STATUS_RANGE_NOT_SATISFIABLE 416
+#endif
+
+/* ------------------------------------------------------------------ service */
+
+extern HINSTANCE dosvc_instance;
+
+/* manager.c: the one manager object every client shares */
+HRESULT manager_query_interface(REFIID riid, void **out);
+/* start/stop the job core (engine threads, notifier); called by ServiceMain */
+HRESULT core_startup(void);
+void core_shutdown(void);
+
+/* ------------------------------------------------------------------ jobs and files */
+
+/* A byte range of the remote file; ranges of a file are kept sorted by
+ * offset and are laid out back to back in the local file, in that order. */
+struct file_range
+{
+    UINT64 offset;
+    UINT64 length;           /* BG_LENGTH_TO_EOF: to the end of the remote file */
+};
+
+struct do_job;
+
+struct do_file
+{
+    IBackgroundCopyFile5 IBackgroundCopyFile5_iface;
+    IDeliveryOptimizationFile IDeliveryOptimizationFile_iface;
+    IDeliveryOptimizationFile2 IDeliveryOptimizationFile2_iface;
+    /* A file lives exactly as long as its job: references to a file are
+     * references to the job, and the job frees its files.  No cycle. */
+    struct do_job *job;
+
+    /* what the caller asked for; guarded by job->cs */
+    WCHAR *file_id;          /* IDeliveryOptimizationJob: content id or caller's key */
+    WCHAR *remote_name;
+    WCHAR *local_name;       /* NULL until a sink path is known (IDeliveryOptimizationJob2::AddFile) */
+    struct file_range *ranges;
+    DWORD range_count;       /* 0: the whole file */
+    UINT64 size_hint;        /* fileSize / TotalSizeBytes given by the caller, or DO_UNKNOWN_FILE_SIZE */
+    BOOL integrity_mandatory;
+    BOOL integrity_mandatory_set;
+    BOOL validation_state;   /* IBackgroundCopyFile3 */
+    BSTR decryption_info;
+    BSTR integrity_info;
+
+    /* what the engine found out; guarded by job->cs */
+    WCHAR *temp_name;        /* DO<hex>.tmp next to local_name, created on first transfer */
+    UINT64 remote_size;      /* DO_UNKNOWN_FILE_SIZE until a response told us */
+    UINT64 bytes_done;       /* bytes written to temp_name, counted along the range list */
+    BOOL transferred;        /* every requested byte is in temp_name */
+    BOOL completed;          /* renamed to local_name by Complete */
+    WCHAR *etag;             /* validators of the copy we are resuming */
+    WCHAR *last_modified;
+    WCHAR *response_headers; /* raw headers of the last response (File5 HTTP_RESPONSE_HEADERS) */
+    DWORD last_status;
+    DWORD retry_after;       /* seconds the server asked us to wait (Retry-After), or 0 */
+
+    /* statistics for IDeliveryOptimizationFile::GetStats */
+    UINT64 bytes_from_http;
+    UINT http_connections;
+    DWORD transfer_ms;
+};
+
+/* BITS HTTP security flags (IBackgroundCopyJobHttpOptions::SetSecurityFlags) */
+#define BG_SSL_ENABLE_CRL_CHECK                 0x0001
+#define BG_SSL_IGNORE_CERT_CN_INVALID           0x0002
+#define BG_SSL_IGNORE_CERT_DATE_INVALID         0x0004
+#define BG_SSL_IGNORE_UNKNOWN_CA                0x0008
+#define BG_SSL_IGNORE_CERT_WRONG_USAGE          0x0010
+#define BG_HTTP_REDIRECT_POLICY_MASK            0x0700
+#define BG_HTTP_REDIRECT_POLICY_ALLOW_SILENT    0x0000
+#define BG_HTTP_REDIRECT_POLICY_ALLOW_REPORT    0x0100
+#define BG_HTTP_REDIRECT_POLICY_DISALLOW        0x0200
+#define BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP 0x0800
+#define BG_SECURITY_FLAGS_VALID (0x001f | BG_HTTP_REDIRECT_POLICY_MASK | BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP)
+
+#ifndef BITS_COST_STATE_TRANSFER_ALWAYS
+#define BITS_COST_STATE_TRANSFER_ALWAYS 0x800000ff
+#endif
+
+/* IBackgroundCopyJob2::SetCredentials: one slot per target and scheme */
+struct job_credential
+{
+    BG_AUTH_TARGET target;
+    BG_AUTH_SCHEME scheme;
+    WCHAR *user;
+    WCHAR *password;
+};
+#define MAX_JOB_CREDENTIALS 10
+
+/* What one job failed with: kept while the job is in ERROR or TRANSIENT_ERROR. */
+struct job_error
+{
+    HRESULT code;
+    BG_ERROR_CONTEXT context;
+    struct do_file *file;    /* NULL when not tied to a file (files live as long as the job) */
+    WCHAR *protocol;         /* L"http" / L"https", or NULL */
+};
+
+struct do_job
+{
+    IBackgroundCopyJob5 IBackgroundCopyJob5_iface;
+    IBackgroundCopyJobHttpOptions IBackgroundCopyJobHttpOptions_iface;
+    IDeliveryOptimizationJob IDeliveryOptimizationJob_iface;
+    IDeliveryOptimizationJob2 IDeliveryOptimizationJob2_iface;
+    LONG refcount;
+    CRITICAL_SECTION cs;     /* guards everything below and the job's files */
+
+    GUID id;
+    WCHAR *display_name;
+    WCHAR *description;
+    WCHAR *owner;            /* SID string of the creator */
+    BG_JOB_TYPE type;
+    BG_JOB_PRIORITY priority;
+    volatile LONG state;     /* BG_JOB_STATE; written under cs, read without it by GetState */
+    BG_JOB_TIMES times;
+
+    struct do_file **files;
+    ULONG file_count;
+    ULONG file_capacity;
+
+    ULONG notify_flags;
+    IBackgroundCopyCallback *callback;   /* proxy to the client's object, or NULL */
+    WCHAR *notify_cmdline;               /* IBackgroundCopyJob2 command line and parameters */
+    WCHAR *notify_params;
+    ULONG retry_delay;                   /* seconds before retrying a transient error */
+    ULONG no_progress_timeout;           /* seconds without progress before ERROR */
+    ULONG max_download_time;             /* IBackgroundCopyJob4, seconds; 0 = none */
+    ULONG error_count;
+    struct job_error error;              /* code == S_OK: no error */
+
+    BG_JOB_PROXY_USAGE proxy_usage;
+    WCHAR *proxy_list;
+    WCHAR *proxy_bypass;
+    WCHAR *custom_headers;
+    ULONG security_flags;                /* BG_SSL_* / BG_HTTP_REDIRECT_POLICY_* */
+    DWORD cost_flags;                    /* BITS_JOB_PROPERTY_ID_COST_FLAGS */
+    ULONG file_acl_flags;                /* IBackgroundCopyJob3 */
+    ULONG peer_caching_flags;            /* IBackgroundCopyJob4; stored, we never peer */
+    struct job_credential credentials[MAX_JOB_CREDENTIALS];
+    ULONG credential_count;
+    GUID notification_clsid;             /* BITS_JOB_PROPERTY_NOTIFICATION_CLSID */
+
+    /* engine bookkeeping; guarded by cs */
+    LONG run_generation;                 /* bumped by every state change that stops a run */
+    BOOL worker_active;                  /* a worker thread owns this job's transfer */
+    HANDLE worker_done;                  /* manual-reset, set while no worker runs */
+    HANDLE wake_event;                   /* auto-reset: stop or re-evaluate now (aborts HTTP waits) */
+    ULONGLONG last_progress_tick;        /* GetTickCount64() of the last byte or state change */
+    ULONGLONG retry_at_tick;             /* when a transient error is retried */
+    ULONGLONG queued_tick;               /* order among jobs of equal priority */
+    BOOL notify_pending;                 /* a JobModification is owed */
+    BOOL transferred_owed;               /* JobTransferred not yet delivered for this TRANSFERRED */
+    BOOL error_owed;                     /* JobError due (again) */
+    BOOL callback_busy;                  /* a notifier is delivering this job's callbacks */
+    BOOL in_run_queue;                   /* waiting for a transfer slot */
+};
+
+static inline struct do_job *impl_from_IBackgroundCopyJob5(IBackgroundCopyJob5 *iface)
+{
+    return CONTAINING_RECORD(iface, struct do_job, IBackgroundCopyJob5_iface);
+}
+
+/* job.c */
+HRESULT job_create(const WCHAR *display_name, BG_JOB_TYPE type, struct do_job **job);
+void job_addref(struct do_job *job);
+void job_release(struct do_job *job);
+BOOL job_is_final(const struct do_job *job);
+/* change state under job->cs; stamps ModificationTime and owes a notification */
+void job_set_state(struct do_job *job, BG_JOB_STATE state);
+void job_touch(struct do_job *job);      /* a property or progress changed */
+void job_set_error(struct do_job *job, HRESULT code, BG_ERROR_CONTEXT context, struct do_file *file);
+void job_clear_error(struct do_job *job);
+HRESULT job_add_file(struct do_job *job, const WCHAR *file_id, const WCHAR *remote_name,
+                     const WCHAR *local_name, DWORD range_count, const BG_FILE_RANGE *ranges,
+                     UINT64 size_hint, struct do_file **file);
+void job_get_progress(struct do_job *job, BG_JOB_PROGRESS *progress);  /* under cs */
+
+/* file.c */
+HRESULT file_create(struct do_job *job, const WCHAR *file_id, const WCHAR *remote_name,
+                    const WCHAR *local_name, DWORD range_count, const BG_FILE_RANGE *ranges,
+                    UINT64 size_hint, struct do_file **file);
+void file_free(struct do_file *file);      /* by its job, or when it was never added */
+void file_addref(struct do_file *file);    /* = a job reference */
+void file_release(struct do_file *file);
+void file_get_progress(const struct do_file *file, BG_FILE_PROGRESS *progress);   /* under cs */
+UINT64 file_total_bytes(const struct do_file *file);  /* DO_UNKNOWN_FILE_SIZE until known; under cs */
+HRESULT file_make_temp_name(struct do_file *file);    /* under cs */
+HRESULT file_validate_ranges(DWORD count, const BG_FILE_RANGE *ranges);
+HRESULT file_check_local_name(const WCHAR *local_name);
+HRESULT file_check_remote_name(const WCHAR *remote_name);
+void file_delete_temp(struct do_file *file);
+HRESULT file_commit(struct do_file *file);   /* temp -> local name; under cs */
+
+/* manager.c: the job table */
+void manager_add_job(struct do_job *job);
+void manager_remove_job(struct do_job *job);
+HRESULT manager_find_job(const GUID *id, struct do_job **job);
+HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count);
+
+/* enum_jobs.c, enum_files.c, error.c */
+HRESULT enum_jobs_create(struct do_job **jobs, ULONG count, IEnumBackgroundCopyJobs **out);
+HRESULT enum_files_create(struct do_job *job, IEnumBackgroundCopyFiles **out);
+HRESULT copy_error_create(struct do_job *job, IBackgroundCopyError **out);
+
+/* errtext.c: text for DO_E_*, HTTP and Win32 codes */
+HRESULT error_description(HRESULT code, DWORD langid, WCHAR **text);
+HRESULT error_context_description(BG_ERROR_CONTEXT context, DWORD langid, WCHAR **text);
+
+/* engine.c: scheduling and the transfer workers */
+HRESULT engine_startup(void);
+void engine_shutdown(void);
+void engine_job_queued(struct do_job *job);   /* job just became QUEUED; under no lock */
+void engine_stop_job(struct do_job *job);     /* wait for the job's worker to stop; under no lock */
+void engine_notify(struct do_job *job);       /* owe the client a callback; under no lock */
+
+/* http.c: one HTTP exchange, see there */
+struct http_fetch;
+
+/* ------------------------------------------------------------------ helpers */
+
+static inline WCHAR *strdupW(const WCHAR *s)
+{
+    WCHAR *r;
+    size_t len;
+
+    if (!s) return NULL;
+    len = (lstrlenW(s) + 1) * sizeof(WCHAR);
+    if ((r = malloc(len))) memcpy(r, s, len);
+    return r;
+}
+
+/* a string handed to a client: CoTaskMemAlloc'd, as COM requires */
+static inline HRESULT return_string(const WCHAR *s, WCHAR **out)
+{
+    size_t len;
+
+    if (!s) s = L"";
+    len = (lstrlenW(s) + 1) * sizeof(WCHAR);
+    if (!(*out = CoTaskMemAlloc(len))) return E_OUTOFMEMORY;
+    memcpy(*out, s, len);
+    return S_OK;
+}
+
+static inline void now_filetime(FILETIME *ft)
+{
+    GetSystemTimeAsFileTime(ft);
+}
+
+#endif /* DOSVC_PRIVATE_H */

@@ -1,0 +1,1031 @@
+/*
+ * Delivery Optimization service: scheduling, transfer workers and callbacks
+ *
+ * Copyright 2026 the wine-dosvc authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library; if not, write to the Free Software
+ * Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301, USA
+ */
+
+/*
+ * A queued job waits in the run queue until a transfer slot is free (jobs at
+ * FOREGROUND priority do not wait), then gets a worker thread of its own that
+ * transfers its files one after the other and exits when the job leaves the
+ * running states.  A transient error ends the worker too; a timer puts the job
+ * back in the queue once the retry delay has passed.  Nothing here holds a
+ * lock while talking to a server or a client.
+ *
+ * Callbacks are delivered from the thread pool, one delivery at a time per
+ * job, coalesced: a client that is slow or gone delays only its own job's
+ * notifications.
+ *
+ * Lock order: engine_cs before job->cs.
+ */
+
+#include "dosvc_private.h"
+#include "http.h"
+
+WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
+
+#define MAX_ACTIVE_TRANSFERS 32
+#define READ_BUFFER_SIZE     (1024 * 1024)
+/* ranges closer than this share one request; the gap is read and dropped */
+#define COALESCE_GAP         (64 * 1024)
+#define MAX_REQUEST_SPAN     (64 * 1024 * 1024)
+#define MIN_ERROR_RETRY_MS   5000
+
+static CRITICAL_SECTION engine_cs;
+static BOOL engine_started;
+
+static struct do_job **run_queue;
+static ULONG run_queue_count, run_queue_capacity;
+static ULONG active_transfers;
+static LONG worker_count;
+static HANDLE workers_idle;      /* manual-reset, set while worker_count == 0 */
+static BOOL shutting_down;
+
+/* ------------------------------------------------------------------ callbacks */
+
+static BOOL is_disconnected(HRESULT hr)
+{
+    return hr == RPC_E_DISCONNECTED || hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) ||
+           hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED) || hr == RPC_E_SERVER_DIED ||
+           hr == RPC_E_SERVER_DIED_DNE || hr == CO_E_OBJNOTCONNECTED;
+}
+
+struct job_timer
+{
+    struct do_job *job;
+    LONG generation;
+    HANDLE timer;
+    BOOL requeue;       /* retry the transfer (else: call JobError again) */
+};
+
+static void CALLBACK job_timer_proc(void *context, BOOLEAN fired);
+
+/* Run proc for the job after delay_ms on the thread pool; holds a job reference. */
+static void start_job_timer(struct do_job *job, DWORD delay_ms, BOOL requeue)
+{
+    struct job_timer *timer;
+
+    if (!(timer = calloc(1, sizeof(*timer)))) return;
+    job_addref(job);
+    timer->job = job;
+    timer->generation = job->run_generation;
+    timer->requeue = requeue;
+    if (!CreateTimerQueueTimer(&timer->timer, NULL, job_timer_proc, timer, delay_ms, 0,
+                               WT_EXECUTEONLYONCE | WT_EXECUTELONGFUNCTION))
+    {
+        ERR("CreateTimerQueueTimer failed: %lu\n", GetLastError());
+        job_release(job);
+        free(timer);
+    }
+}
+
+static void deliver_callbacks(struct do_job *job)
+{
+    IBackgroundCopyJob *job_iface = (IBackgroundCopyJob *)&job->IBackgroundCopyJob5_iface;
+
+    for (;;)
+    {
+        IBackgroundCopyCallback *callback;
+        BOOL transferred, error, modification;
+        ULONG flags;
+        HRESULT hr = S_OK;
+
+        EnterCriticalSection(&job->cs);
+        flags = job->notify_flags;
+        callback = job->callback;
+        transferred = job->transferred_owed && (flags & BG_NOTIFY_JOB_TRANSFERRED);
+        error = job->error_owed && (flags & BG_NOTIFY_JOB_ERROR);
+        modification = job->notify_pending && (flags & BG_NOTIFY_JOB_MODIFICATION);
+        job->notify_pending = FALSE;
+        if (transferred) job->transferred_owed = FALSE;
+        if (error) job->error_owed = FALSE;
+        if (!callback || (!transferred && !error && !modification))
+        {
+            job->callback_busy = FALSE;
+            LeaveCriticalSection(&job->cs);
+            return;
+        }
+        IBackgroundCopyCallback_AddRef(callback);
+        LeaveCriticalSection(&job->cs);
+
+        if (modification)
+        {
+            hr = IBackgroundCopyCallback_JobModification(callback, job_iface, 0);
+            TRACE("JobModification returned %#lx\n", hr);
+        }
+        if (transferred && !is_disconnected(hr))
+        {
+            hr = IBackgroundCopyCallback_JobTransferred(callback, job_iface);
+            TRACE("JobTransferred returned %#lx\n", hr);
+        }
+        if (error && !is_disconnected(hr))
+        {
+            IBackgroundCopyError *copy_error;
+
+            if (SUCCEEDED(copy_error_create(job, &copy_error)))
+            {
+                hr = IBackgroundCopyCallback_JobError(callback, job_iface, copy_error);
+                IBackgroundCopyError_Release(copy_error);
+                TRACE("JobError returned %#lx\n", hr);
+                /* anything but S_OK: call again later while the job stays in ERROR */
+                if (hr != S_OK && !is_disconnected(hr))
+                {
+                    EnterCriticalSection(&job->cs);
+                    if (job->state == BG_JOB_STATE_ERROR)
+                        start_job_timer(job, max(job->retry_delay * 1000, MIN_ERROR_RETRY_MS), FALSE);
+                    LeaveCriticalSection(&job->cs);
+                }
+            }
+        }
+        if (is_disconnected(hr))
+        {
+            /* the client is gone: forget its callback rather than fail on it forever */
+            WARN("client callback of job %s is gone (%#lx)\n", debugstr_guid(&job->id), hr);
+            EnterCriticalSection(&job->cs);
+            if (job->callback == callback)
+            {
+                job->callback = NULL;
+                IBackgroundCopyCallback_Release(callback);
+            }
+            LeaveCriticalSection(&job->cs);
+        }
+        IBackgroundCopyCallback_Release(callback);
+    }
+}
+
+static DWORD CALLBACK notifier_proc(void *arg)
+{
+    struct do_job *job = arg;
+    HRESULT init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+
+    deliver_callbacks(job);
+    if (SUCCEEDED(init)) CoUninitialize();
+    job_release(job);
+    return 0;
+}
+
+void engine_notify(struct do_job *job)
+{
+    BOOL start = FALSE;
+
+    EnterCriticalSection(&job->cs);
+    if (!job->callback)
+        job->notify_pending = FALSE;   /* nobody to tell */
+    else if (!job->callback_busy && (job->notify_pending || job->transferred_owed || job->error_owed))
+        start = job->callback_busy = TRUE;
+    LeaveCriticalSection(&job->cs);
+
+    if (!start) return;
+    job_addref(job);
+    if (!QueueUserWorkItem(notifier_proc, job, WT_EXECUTELONGFUNCTION))
+    {
+        ERR("QueueUserWorkItem failed: %lu\n", GetLastError());
+        EnterCriticalSection(&job->cs);
+        job->callback_busy = FALSE;
+        LeaveCriticalSection(&job->cs);
+        job_release(job);
+    }
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static HRESULT http_status_error(DWORD status)
+{
+    return MAKE_HRESULT(SEVERITY_ERROR, FACILITY_HTTP, status);
+}
+
+static BOOL is_transient(HRESULT hr)
+{
+    DWORD code;
+
+    if (IS_DO_TRANSIENT_ERROR(hr)) return TRUE;
+    if (HRESULT_FACILITY(hr) == FACILITY_HTTP)
+    {
+        code = HRESULT_CODE(hr);
+        return code >= 500 || code == HTTP_STATUS_REQUEST_TIMEOUT || code == 429;
+    }
+    if (HRESULT_FACILITY(hr) != FACILITY_WIN32) return FALSE;
+    code = HRESULT_CODE(hr);
+    switch (code)
+    {
+    case ERROR_WINHTTP_INVALID_URL:
+    case ERROR_WINHTTP_UNRECOGNIZED_SCHEME:
+    case ERROR_WINHTTP_SECURE_FAILURE:
+    case ERROR_WINHTTP_REDIRECT_FAILED:
+    case ERROR_WINHTTP_LOGIN_FAILURE:
+        return FALSE;
+    }
+    /* the network errors: refused, reset, timed out, name lookup, ... */
+    return code >= WINHTTP_ERROR_BASE && code <= WINHTTP_ERROR_LAST;
+}
+
+/* ------------------------------------------------------------------ one file */
+
+/* What a worker needs for one run, copied so no lock is held while fetching. */
+struct run_context
+{
+    struct http_session *session;
+    struct http_settings settings;
+    WCHAR *proxy_list;
+    WCHAR *proxy_bypass;
+    WCHAR *custom_headers;
+    struct job_credential credentials[MAX_JOB_CREDENTIALS];
+    ULONG credential_count;
+    LONG generation;
+    BYTE *buffer;
+};
+
+static void run_context_clear(struct run_context *ctx)
+{
+    ULONG i;
+
+    http_session_destroy(ctx->session);
+    free(ctx->proxy_list);
+    free(ctx->proxy_bypass);
+    free(ctx->custom_headers);
+    for (i = 0; i < ctx->credential_count; i++)
+    {
+        free(ctx->credentials[i].user);
+        free(ctx->credentials[i].password);
+    }
+    ctx->session = NULL;
+    ctx->proxy_list = ctx->proxy_bypass = ctx->custom_headers = NULL;
+    ctx->credential_count = 0;
+}
+
+/* Under job->cs. */
+static void run_context_capture(struct do_job *job, struct run_context *ctx)
+{
+    ULONG i, timeout = job->no_progress_timeout;
+
+    run_context_clear(ctx);
+    ctx->proxy_list = strdupW(job->proxy_list);
+    ctx->proxy_bypass = strdupW(job->proxy_bypass);
+    ctx->custom_headers = strdupW(job->custom_headers);
+    for (i = 0; i < job->credential_count; i++)
+    {
+        ctx->credentials[i] = job->credentials[i];
+        ctx->credentials[i].user = strdupW(job->credentials[i].user);
+        ctx->credentials[i].password = strdupW(job->credentials[i].password);
+    }
+    ctx->credential_count = job->credential_count;
+    ctx->settings.proxy_usage = job->proxy_usage;
+    ctx->settings.proxy_list = ctx->proxy_list;
+    ctx->settings.proxy_bypass = ctx->proxy_bypass;
+    ctx->settings.security_flags = job->security_flags;
+    /* a stalled server is given up on after the no-progress timeout, 60 s at most */
+    ctx->settings.timeout_ms = (timeout < 1 ? 1 : timeout > 60 ? 60 : timeout) * 1000;
+    ctx->generation = job->run_generation;
+}
+
+/* A piece of the remote file to fetch and where it goes locally. */
+struct piece
+{
+    UINT64 remote;
+    UINT64 length;      /* HTTP_SIZE_UNKNOWN: to the end */
+    UINT64 local;
+};
+
+struct file_fetch
+{
+    struct do_job *job;
+    struct do_file *file;
+    struct run_context *ctx;
+    HANDLE handle;
+    WCHAR *url;
+    WCHAR *validator;   /* ETag or Last-Modified of the bytes we have */
+    ULONGLONG started;
+    BG_ERROR_CONTEXT context;
+};
+
+static BOOL run_is_current(struct file_fetch *fetch)
+{
+    return fetch->job->run_generation == fetch->ctx->generation;
+}
+
+/* Write received bytes at their place and count them, under the lock only
+ * for the counters. */
+static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *data, DWORD size, UINT64 wire)
+{
+    OVERLAPPED ov = { 0 };
+    DWORD written;
+
+    if (size)
+    {
+        ov.Offset = (DWORD)local;
+        ov.OffsetHigh = (DWORD)(local >> 32);
+        if (!WriteFile(fetch->handle, data, size, &written, &ov) || written != size)
+            return HRESULT_FROM_WIN32(GetLastError() ? GetLastError() : ERROR_WRITE_FAULT);
+    }
+    EnterCriticalSection(&fetch->job->cs);
+    fetch->file->bytes_done += size;
+    fetch->file->bytes_from_http += wire;
+    fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
+    fetch->job->last_progress_tick = GetTickCount64();
+    job_touch(fetch->job);
+    LeaveCriticalSection(&fetch->job->cs);
+    engine_notify(fetch->job);
+    return S_OK;
+}
+
+/* Remember what the server told us about the file. */
+static void record_response(struct file_fetch *fetch, const struct http_response *resp)
+{
+    struct do_file *file = fetch->file;
+
+    EnterCriticalSection(&fetch->job->cs);
+    file->last_status = resp->status;
+    file->retry_after = resp->retry_after;
+    file->http_connections++;
+    free(file->response_headers);
+    file->response_headers = strdupW(resp->headers);
+    if (resp->status == HTTP_STATUS_OK || resp->status == HTTP_STATUS_PARTIAL_CONTENT)
+    {
+        free(file->etag);
+        free(file->last_modified);
+        file->etag = strdupW(resp->etag);
+        file->last_modified = strdupW(resp->last_modified);
+        if (resp->status == HTTP_STATUS_PARTIAL_CONTENT && resp->has_range && resp->range_total != HTTP_SIZE_UNKNOWN)
+            file->remote_size = resp->range_total;
+        else if (resp->status == HTTP_STATUS_OK && resp->content_length != HTTP_SIZE_UNKNOWN)
+            file->remote_size = resp->content_length;
+    }
+    LeaveCriticalSection(&fetch->job->cs);
+}
+
+static HRESULT status_to_error(struct file_fetch *fetch, DWORD status)
+{
+    if (status == HTTP_STATUS_FORBIDDEN) fetch->context = BG_ERROR_CONTEXT_REMOTE_FILE;
+    return http_status_error(status);
+}
+
+static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last, BOOL if_range,
+                            struct http_request **req, struct http_response *resp)
+{
+    struct http_fetch_params params = { 0 };
+    HRESULT hr;
+
+    params.url = fetch->url;
+    params.custom_headers = fetch->ctx->custom_headers;
+    params.range_first = first;
+    params.range_last = last;
+    params.if_range = if_range ? fetch->validator : NULL;
+    params.credentials = fetch->ctx->credentials;
+    params.credential_count = fetch->ctx->credential_count;
+    params.abort_event = fetch->job->wake_event;
+    if (FAILED(hr = http_request_send(fetch->ctx->session, &params, req, resp))) return hr;
+    record_response(fetch, resp);
+    TRACE("%s range %s-%s: status %lu\n", debugstr_w(fetch->url), wine_dbgstr_longlong(first),
+          wine_dbgstr_longlong(last), resp->status);
+    return S_OK;
+}
+
+static void restart_file(struct file_fetch *fetch)
+{
+    LARGE_INTEGER zero = { 0 };
+
+    TRACE("restarting %s from zero\n", debugstr_w(fetch->url));
+    SetFilePointerEx(fetch->handle, zero, NULL, FILE_BEGIN);
+    SetEndOfFile(fetch->handle);
+    EnterCriticalSection(&fetch->job->cs);
+    fetch->file->bytes_done = 0;
+    job_touch(fetch->job);
+    LeaveCriticalSection(&fetch->job->cs);
+}
+
+/* The whole remote file, resumed with Range/If-Range when bytes are already here. */
+static HRESULT fetch_whole(struct file_fetch *fetch, UINT64 done)
+{
+    struct http_response resp;
+    struct http_request *req;
+    UINT64 expected, got = 0;
+    HRESULT hr;
+    DWORD read;
+    int attempt;
+
+    for (attempt = 0; ; attempt++)
+    {
+        BOOL ranged = done > 0;
+
+        if (FAILED(hr = send_request(fetch, ranged ? done : HTTP_NO_RANGE, HTTP_SIZE_UNKNOWN, TRUE, &req, &resp)))
+            return hr;
+        if (ranged && resp.status == HTTP_STATUS_PARTIAL_CONTENT && resp.has_range && resp.range_first == done)
+            break;
+        if (resp.status == HTTP_STATUS_OK)
+        {
+            /* no Range support, or the file changed (If-Range): start over */
+            if (ranged) restart_file(fetch);
+            done = 0;
+            break;
+        }
+        http_request_close(req);
+        if (ranged && resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE && !attempt)
+        {
+            /* the file shrank under us: fetch it again from the start */
+            http_response_clear(&resp);
+            restart_file(fetch);
+            done = 0;
+            continue;
+        }
+        hr = resp.status == HTTP_STATUS_PARTIAL_CONTENT ? DO_E_HTTP_BLOCKSIZE_MISMATCH
+                                                        : status_to_error(fetch, resp.status);
+        http_response_clear(&resp);
+        return hr;
+    }
+
+    expected = resp.content_length;
+    http_response_clear(&resp);
+    for (;;)
+    {
+        if (FAILED(hr = http_request_read(req, fetch->ctx->buffer, READ_BUFFER_SIZE, &read))) break;
+        if (!read) break;
+        if (!run_is_current(fetch))
+        {
+            hr = E_ABORT;
+            break;
+        }
+        if (FAILED(hr = store_bytes(fetch, done + got, fetch->ctx->buffer, read, read))) break;
+        got += read;
+    }
+    http_request_close(req);
+    if (FAILED(hr)) return hr;
+    if (expected != HTTP_SIZE_UNKNOWN && got != expected)
+        return HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
+
+    EnterCriticalSection(&fetch->job->cs);
+    /* a body without a length tells the size only at its end */
+    fetch->file->remote_size = done + got;
+    LeaveCriticalSection(&fetch->job->cs);
+    return S_OK;
+}
+
+/* Pieces of the range list not yet fetched, given how many bytes are done. */
+static struct piece *pending_pieces(const struct do_file *file, UINT64 done, UINT64 remote_size, DWORD *count)
+{
+    struct piece *pieces;
+    UINT64 local = 0;
+    DWORD i, n = 0;
+
+    if (!(pieces = malloc(file->range_count * sizeof(*pieces)))) return NULL;
+    for (i = 0; i < file->range_count; i++)
+    {
+        UINT64 offset = file->ranges[i].offset, length = file->ranges[i].length;
+
+        if (length == BG_LENGTH_TO_EOF)
+            length = remote_size == DO_UNKNOWN_FILE_SIZE ? HTTP_SIZE_UNKNOWN
+                   : remote_size > offset ? remote_size - offset : 0;
+        if (!length) continue;
+        if (length != HTTP_SIZE_UNKNOWN && local + length <= done)
+        {
+            local += length;
+            continue;
+        }
+        if (local < done)
+        {
+            /* partly done: resume inside the piece */
+            offset += done - local;
+            if (length != HTTP_SIZE_UNKNOWN) length -= done - local;
+            local = done;
+        }
+        pieces[n].remote = offset;
+        pieces[n].length = length;
+        pieces[n].local = local;
+        n++;
+        if (length == HTTP_SIZE_UNKNOWN) break;   /* to the end: always the last */
+        local += length;
+    }
+    *count = n;
+    return pieces;
+}
+
+static UINT64 piece_end(const struct piece *piece)
+{
+    return piece->length == HTTP_SIZE_UNKNOWN ? HTTP_SIZE_UNKNOWN : piece->remote + piece->length - 1;
+}
+
+/* One request covering pieces [first, last]: stream the body, keep the
+ * bytes that belong to a piece, drop the gaps between them. */
+static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD first, DWORD last)
+{
+    UINT64 start = pieces[first].remote, end = piece_end(&pieces[last]), pos;
+    struct http_response resp;
+    struct http_request *req;
+    DWORD read, index = first;
+    HRESULT hr;
+
+    if (FAILED(hr = send_request(fetch, start, end, fetch->validator != NULL, &req, &resp))) return hr;
+    if (resp.status != HTTP_STATUS_PARTIAL_CONTENT)
+    {
+        if (resp.status == HTTP_STATUS_OK) hr = DO_E_INSUFFICIENT_RANGE_SUPPORT;
+        else if (resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE) hr = DO_E_INVALID_RANGE;
+        else hr = status_to_error(fetch, resp.status);
+    }
+    else if (!resp.has_range || resp.range_first != start)
+        hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    else if (end != HTTP_SIZE_UNKNOWN && resp.range_last < end)
+        /* the server clipped the range: it reaches past the end of the file */
+        hr = DO_E_INVALID_RANGE;
+    http_response_clear(&resp);
+    if (FAILED(hr))
+    {
+        http_request_close(req);
+        return hr;
+    }
+    if (!fetch->validator)
+    {
+        /* later requests must see the same version of the file */
+        EnterCriticalSection(&fetch->job->cs);
+        fetch->validator = strdupW(fetch->file->etag ? fetch->file->etag : fetch->file->last_modified);
+        LeaveCriticalSection(&fetch->job->cs);
+    }
+
+    pos = start;
+    for (;;)
+    {
+        const BYTE *data = fetch->ctx->buffer;
+
+        if (FAILED(hr = http_request_read(req, fetch->ctx->buffer, READ_BUFFER_SIZE, &read))) break;
+        if (!read) break;
+        if (!run_is_current(fetch))
+        {
+            hr = E_ABORT;
+            break;
+        }
+        while (read && index <= last)
+        {
+            struct piece *piece = &pieces[index];
+            UINT64 skip, take, piece_left;
+
+            if (pos < piece->remote)
+            {
+                /* a gap between two pieces */
+                skip = min(piece->remote - pos, read);
+                data += skip;
+                read -= (DWORD)skip;
+                pos += skip;
+                continue;
+            }
+            piece_left = piece->length == HTTP_SIZE_UNKNOWN ? read : piece->remote + piece->length - pos;
+            take = min(piece_left, read);
+            if (FAILED(hr = store_bytes(fetch, piece->local + (pos - piece->remote), data, (DWORD)take, take)))
+                break;
+            data += take;
+            read -= (DWORD)take;
+            pos += take;
+            if (piece->length != HTTP_SIZE_UNKNOWN && pos == piece->remote + piece->length) index++;
+        }
+        if (FAILED(hr)) break;
+    }
+    http_request_close(req);
+    if (FAILED(hr)) return hr;
+    if (index <= last && !(index == last && pieces[last].length == HTTP_SIZE_UNKNOWN))
+        return HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
+    return S_OK;
+}
+
+static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
+{
+    struct piece *pieces;
+    DWORD count, first = 0, last;
+    UINT64 remote_size;
+    HRESULT hr = S_OK;
+
+    EnterCriticalSection(&fetch->job->cs);
+    remote_size = fetch->file->remote_size;
+    pieces = pending_pieces(fetch->file, done, remote_size, &count);
+    LeaveCriticalSection(&fetch->job->cs);
+    if (!pieces) return E_OUTOFMEMORY;
+
+    while (first < count && SUCCEEDED(hr))
+    {
+        /* grow the request while the next piece is close and the span stays sane */
+        last = first;
+        while (last + 1 < count && pieces[last].length != HTTP_SIZE_UNKNOWN &&
+               pieces[last + 1].remote - (pieces[last].remote + pieces[last].length) <= COALESCE_GAP &&
+               (pieces[last + 1].length == HTTP_SIZE_UNKNOWN ||
+                piece_end(&pieces[last + 1]) - pieces[first].remote < MAX_REQUEST_SPAN))
+            last++;
+        hr = fetch_group(fetch, pieces, first, last);
+        first = last + 1;
+    }
+    free(pieces);
+    return hr;
+}
+
+/* Open (or reopen) the temp file; its size must match what we counted, else
+ * something outside us changed it and the file starts over. */
+static HRESULT open_temp(struct file_fetch *fetch, const WCHAR *temp, UINT64 *done)
+{
+    LARGE_INTEGER size, pos;
+
+    fetch->handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
+                                OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (fetch->handle == INVALID_HANDLE_VALUE)
+    {
+        fetch->handle = NULL;
+        return HRESULT_FROM_WIN32(GetLastError());
+    }
+    if (!GetFileSizeEx(fetch->handle, &size)) size.QuadPart = 0;
+    if ((UINT64)size.QuadPart < *done)
+    {
+        WARN("%s lost bytes behind our back (%s < %s); starting over\n", debugstr_w(temp),
+             wine_dbgstr_longlong(size.QuadPart), wine_dbgstr_longlong(*done));
+        *done = 0;
+        EnterCriticalSection(&fetch->job->cs);
+        fetch->file->bytes_done = 0;
+        free(fetch->file->etag);
+        free(fetch->file->last_modified);
+        fetch->file->etag = fetch->file->last_modified = NULL;
+        LeaveCriticalSection(&fetch->job->cs);
+    }
+    /* bytes past what we counted were never confirmed: drop them */
+    pos.QuadPart = *done;
+    SetFilePointerEx(fetch->handle, pos, NULL, FILE_BEGIN);
+    SetEndOfFile(fetch->handle);
+    return S_OK;
+}
+
+static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct run_context *ctx,
+                             BG_ERROR_CONTEXT *context)
+{
+    struct file_fetch fetch = { 0 };
+    WCHAR *temp = NULL;
+    BOOL ranged;
+    UINT64 done;
+    HRESULT hr;
+
+    fetch.job = job;
+    fetch.file = file;
+    fetch.ctx = ctx;
+    fetch.context = BG_ERROR_CONTEXT_NONE;
+    fetch.started = GetTickCount64();
+
+    EnterCriticalSection(&job->cs);
+    hr = file_make_temp_name(file);
+    if (SUCCEEDED(hr))
+    {
+        fetch.url = strdupW(file->remote_name);
+        temp = strdupW(file->temp_name);
+        fetch.validator = strdupW(file->etag ? file->etag : file->last_modified);
+        if (!fetch.url || !temp) hr = E_OUTOFMEMORY;
+    }
+    done = file->bytes_done;
+    ranged = file->range_count != 0;
+    if (file->transfer_ms) fetch.started -= file->transfer_ms;
+    LeaveCriticalSection(&job->cs);
+
+    if (SUCCEEDED(hr) && !ctx->session) hr = http_session_create(&ctx->settings, &ctx->session);
+    if (SUCCEEDED(hr)) hr = open_temp(&fetch, temp, &done);
+    if (SUCCEEDED(hr))
+    {
+        if (!done && !ranged)
+        {
+            free(fetch.validator);
+            fetch.validator = NULL;
+        }
+        hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
+    }
+
+    if (fetch.handle) CloseHandle(fetch.handle);
+    free(fetch.url);
+    free(fetch.validator);
+    free(temp);
+    *context = fetch.context;
+    return hr;
+}
+
+/* ------------------------------------------------------------------ scheduling */
+
+static void dispatch(void);
+
+static struct do_file *next_file(struct do_job *job)
+{
+    ULONG i;
+
+    for (i = 0; i < job->file_count; i++)
+        if (!job->files[i]->transferred) return job->files[i];
+    return NULL;
+}
+
+/* A transient failure: retry after the retry delay (or the server's
+ * Retry-After), unless the no-progress timeout runs out first.  Under job->cs. */
+static void schedule_retry(struct do_job *job, DWORD retry_after)
+{
+    ULONGLONG now = GetTickCount64(), deadline, retry;
+
+    retry = now + (ULONGLONG)max(job->retry_delay, retry_after) * 1000;
+    deadline = job->last_progress_tick + (ULONGLONG)job->no_progress_timeout * 1000;
+    job->retry_at_tick = retry;
+    start_job_timer(job, (DWORD)(min(retry, max(deadline, now)) - now), TRUE);
+}
+
+static void finish_worker(struct do_job *job)
+{
+    EnterCriticalSection(&engine_cs);
+    active_transfers--;
+    dispatch();
+    LeaveCriticalSection(&engine_cs);
+    if (!InterlockedDecrement(&worker_count)) SetEvent(workers_idle);
+}
+
+static DWORD CALLBACK worker_proc(void *arg)
+{
+    struct do_job *job = arg;
+    struct run_context ctx = { 0 };
+    struct do_file *file;
+    BG_ERROR_CONTEXT context;
+    HRESULT hr;
+
+    TRACE("worker for job %s starts\n", debugstr_guid(&job->id));
+    if (!(ctx.buffer = malloc(READ_BUFFER_SIZE))) ERR("no memory for the read buffer\n");
+
+    EnterCriticalSection(&job->cs);
+    for (;;)
+    {
+        BG_JOB_STATE state = job->state;
+
+        if (shutting_down || !ctx.buffer ||
+            (state != BG_JOB_STATE_QUEUED && state != BG_JOB_STATE_TRANSFERRING &&
+             state != BG_JOB_STATE_TRANSIENT_ERROR))
+            break;
+        if (!(file = next_file(job)))
+        {
+            job_clear_error(job);
+            job_set_state(job, BG_JOB_STATE_TRANSFERRED);
+            break;
+        }
+        if (!file->local_name)
+        {
+            job_set_error(job, DO_E_FILE_DOWNLOADSINK_UNSPECIFIED, BG_ERROR_CONTEXT_NONE, file);
+            job_set_state(job, BG_JOB_STATE_ERROR);
+            break;
+        }
+        /* a fresh start for this generation; a stale wake-up must not abort it */
+        ResetEvent(job->wake_event);
+        if (state != BG_JOB_STATE_TRANSFERRING || ctx.generation != job->run_generation)
+        {
+            run_context_capture(job, &ctx);
+            job_clear_error(job);
+            job_set_state(job, BG_JOB_STATE_TRANSFERRING);
+        }
+        LeaveCriticalSection(&job->cs);
+        engine_notify(job);
+
+        hr = transfer_file(job, file, &ctx, &context);
+
+        EnterCriticalSection(&job->cs);
+        if (ctx.generation != job->run_generation)
+            continue;   /* suspended, cancelled or resumed meanwhile: look again */
+        if (SUCCEEDED(hr))
+        {
+            file->transferred = TRUE;
+            job_touch(job);
+            continue;
+        }
+        if (hr == E_ABORT) continue;
+        TRACE("job %s file %s failed: %#lx\n", debugstr_guid(&job->id), debugstr_w(file->remote_name), hr);
+        if (HRESULT_CODE(hr) == ERROR_WINHTTP_SECURE_FAILURE && HRESULT_FACILITY(hr) == FACILITY_WIN32)
+            hr = DO_E_HTTP_CERT_VALIDATION;
+        job_set_error(job, hr, context, file);
+        if (is_transient(hr))
+        {
+            job_set_state(job, BG_JOB_STATE_TRANSIENT_ERROR);
+            schedule_retry(job, file->retry_after);
+        }
+        else job_set_state(job, BG_JOB_STATE_ERROR);
+        break;
+    }
+    job->worker_active = FALSE;
+    SetEvent(job->worker_done);
+    LeaveCriticalSection(&job->cs);
+
+    engine_notify(job);
+    run_context_clear(&ctx);
+    free(ctx.buffer);
+    TRACE("worker for job %s ends\n", debugstr_guid(&job->id));
+    finish_worker(job);
+    job_release(job);
+    return 0;
+}
+
+/* Best job waiting: FOREGROUND first, then by priority, then first come. */
+static ULONG best_queued(void)
+{
+    ULONG i, best = 0;
+
+    for (i = 1; i < run_queue_count; i++)
+    {
+        struct do_job *a = run_queue[i], *b = run_queue[best];
+        if (a->priority < b->priority || (a->priority == b->priority && a->queued_tick < b->queued_tick))
+            best = i;
+    }
+    return best;
+}
+
+/* Start workers while slots are free.  Under engine_cs. */
+static void dispatch(void)
+{
+    while (run_queue_count && !shutting_down)
+    {
+        ULONG index = best_queued();
+        struct do_job *job = run_queue[index];
+        BOOL start = FALSE;
+        HANDLE thread;
+
+        if (active_transfers >= MAX_ACTIVE_TRANSFERS && job->priority != BG_JOB_PRIORITY_FOREGROUND) break;
+        run_queue[index] = run_queue[--run_queue_count];
+
+        EnterCriticalSection(&job->cs);
+        job->in_run_queue = FALSE;
+        if (!job->worker_active && (job->state == BG_JOB_STATE_QUEUED || job->state == BG_JOB_STATE_TRANSIENT_ERROR))
+        {
+            job->worker_active = TRUE;
+            ResetEvent(job->worker_done);
+            start = TRUE;
+        }
+        LeaveCriticalSection(&job->cs);
+
+        if (start)
+        {
+            /* the queue's reference goes to the worker */
+            active_transfers++;
+            if (InterlockedIncrement(&worker_count) == 1) ResetEvent(workers_idle);
+            if ((thread = CreateThread(NULL, 0, worker_proc, job, 0, NULL)))
+            {
+                CloseHandle(thread);
+                continue;
+            }
+            ERR("CreateThread failed: %lu\n", GetLastError());
+            EnterCriticalSection(&job->cs);
+            job->worker_active = FALSE;
+            SetEvent(job->worker_done);
+            LeaveCriticalSection(&job->cs);
+            active_transfers--;
+            if (!InterlockedDecrement(&worker_count)) SetEvent(workers_idle);
+        }
+        job_release(job);
+    }
+}
+
+void engine_job_queued(struct do_job *job)
+{
+    struct do_job **queue;
+    BOOL add;
+
+    EnterCriticalSection(&engine_cs);
+    EnterCriticalSection(&job->cs);
+    add = !job->in_run_queue && !job->worker_active;
+    if (add) job->in_run_queue = TRUE;
+    LeaveCriticalSection(&job->cs);
+    if (add)
+    {
+        if (run_queue_count == run_queue_capacity)
+        {
+            ULONG capacity = run_queue_capacity ? run_queue_capacity * 2 : 64;
+            if ((queue = realloc(run_queue, capacity * sizeof(*queue))))
+            {
+                run_queue = queue;
+                run_queue_capacity = capacity;
+            }
+        }
+        if (run_queue_count < run_queue_capacity)
+        {
+            job_addref(job);
+            run_queue[run_queue_count++] = job;
+        }
+        else ERR("run queue full\n");
+    }
+    dispatch();
+    LeaveCriticalSection(&engine_cs);
+}
+
+static void CALLBACK job_timer_proc(void *context, BOOLEAN fired)
+{
+    struct job_timer *timer = context;
+    struct do_job *job = timer->job;
+    BOOL requeue = FALSE, notify = FALSE;
+
+    DeleteTimerQueueTimer(NULL, timer->timer, NULL);
+    EnterCriticalSection(&job->cs);
+    if (timer->generation == job->run_generation && !shutting_down)
+    {
+        if (!timer->requeue)
+        {
+            /* JobError asked to be called again */
+            if (job->state == BG_JOB_STATE_ERROR)
+            {
+                job->error_owed = TRUE;
+                notify = TRUE;
+            }
+        }
+        else if (job->state == BG_JOB_STATE_TRANSIENT_ERROR)
+        {
+            ULONGLONG now = GetTickCount64();
+
+            if (now - job->last_progress_tick >= (ULONGLONG)job->no_progress_timeout * 1000)
+            {
+                /* retries made no progress for too long: give up, keeping the last error */
+                TRACE("job %s: no progress for %lu s\n", debugstr_guid(&job->id), job->no_progress_timeout);
+                job_set_state(job, BG_JOB_STATE_ERROR);
+                notify = TRUE;
+            }
+            else if (now + 50 >= job->retry_at_tick)
+                requeue = TRUE;
+            else
+                start_job_timer(job, (DWORD)(job->retry_at_tick - now), TRUE);
+        }
+    }
+    LeaveCriticalSection(&job->cs);
+    if (requeue) engine_job_queued(job);
+    if (notify) engine_notify(job);
+    job_release(job);
+    free(timer);
+}
+
+void engine_stop_job(struct do_job *job)
+{
+    ULONG i;
+
+    EnterCriticalSection(&engine_cs);
+    EnterCriticalSection(&job->cs);
+    job->run_generation++;
+    SetEvent(job->wake_event);
+    if (job->in_run_queue)
+    {
+        for (i = 0; i < run_queue_count; i++)
+        {
+            if (run_queue[i] != job) continue;
+            run_queue[i] = run_queue[--run_queue_count];
+            job->in_run_queue = FALSE;
+            job_release(job);   /* the queue's reference; the caller holds its own */
+            break;
+        }
+    }
+    LeaveCriticalSection(&job->cs);
+    LeaveCriticalSection(&engine_cs);
+
+    /* the worker sees the new generation at its next step or wakes from its wait */
+    if (WaitForSingleObject(job->worker_done, 30000) == WAIT_TIMEOUT)
+        ERR("worker of job %s did not stop\n", debugstr_guid(&job->id));
+}
+
+HRESULT engine_startup(void)
+{
+    if (!engine_started)
+    {
+        InitializeCriticalSection(&engine_cs);
+        engine_started = TRUE;
+    }
+    if (!workers_idle && !(workers_idle = CreateEventW(NULL, TRUE, TRUE, NULL))) return HRESULT_FROM_WIN32(GetLastError());
+    shutting_down = FALSE;
+    return S_OK;
+}
+
+void engine_shutdown(void)
+{
+    ULONG i;
+
+    EnterCriticalSection(&engine_cs);
+    shutting_down = TRUE;
+    for (i = 0; i < run_queue_count; i++)
+    {
+        EnterCriticalSection(&run_queue[i]->cs);
+        run_queue[i]->in_run_queue = FALSE;
+        LeaveCriticalSection(&run_queue[i]->cs);
+        job_release(run_queue[i]);
+    }
+    run_queue_count = 0;
+    LeaveCriticalSection(&engine_cs);
+
+    /* workers check shutting_down at every step; wake the ones waiting on a server */
+    if (workers_idle && WaitForSingleObject(workers_idle, 0) == WAIT_TIMEOUT)
+    {
+        struct do_job **jobs;
+        ULONG count;
+
+        if (SUCCEEDED(manager_snapshot_jobs(&jobs, &count)))
+        {
+            for (i = 0; i < count; i++)
+            {
+                SetEvent(jobs[i]->wake_event);
+                job_release(jobs[i]);
+            }
+            free(jobs);
+        }
+        if (WaitForSingleObject(workers_idle, 10000) == WAIT_TIMEOUT) ERR("workers did not stop\n");
+    }
+}

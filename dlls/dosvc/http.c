@@ -1,0 +1,503 @@
+/*
+ * Delivery Optimization service: one HTTP exchange over WinHTTP
+ *
+ * Copyright 2026 the wine-dosvc authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library; if not, write to the Free Software
+ * Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301, USA
+ */
+
+/*
+ * WinHTTP runs in asynchronous mode so that every wait can also wait on the
+ * job's wake event: Suspend, Cancel and service stop never have to wait for a
+ * stalled server.  The worker thread still drives one step at a time (send,
+ * receive headers, read) and sleeps until WinHTTP reports the step done.
+ */
+
+#include "dosvc_private.h"
+#include "http.h"
+
+WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
+
+struct http_session
+{
+    HINTERNET session;
+    BOOL autodetect_proxy;
+    ULONG security_flags;
+    DWORD timeout_ms;
+};
+
+/* One request handle and what its status callback reported last. */
+struct http_request
+{
+    HINTERNET connect;
+    HINTERNET request;
+    HANDLE step_done;        /* auto-reset: WinHTTP finished the step we started */
+    HANDLE closed;           /* manual-reset: WinHTTP will not touch us again */
+    HANDLE abort_event;
+    DWORD timeout_ms;
+    DWORD completion;        /* WINHTTP_CALLBACK_STATUS_* of the last step */
+    DWORD bytes;             /* READ_COMPLETE */
+    DWORD error;             /* REQUEST_ERROR */
+};
+
+static void CALLBACK status_callback(HINTERNET handle, DWORD_PTR context, DWORD status, void *info, DWORD len)
+{
+    struct http_request *req = (struct http_request *)context;
+
+    if (!req) return;
+    switch (status)
+    {
+    case WINHTTP_CALLBACK_STATUS_SENDREQUEST_COMPLETE:
+    case WINHTTP_CALLBACK_STATUS_HEADERS_AVAILABLE:
+        req->completion = status;
+        SetEvent(req->step_done);
+        break;
+    case WINHTTP_CALLBACK_STATUS_READ_COMPLETE:
+        req->completion = status;
+        req->bytes = len;
+        SetEvent(req->step_done);
+        break;
+    case WINHTTP_CALLBACK_STATUS_REQUEST_ERROR:
+        req->completion = status;
+        req->error = ((WINHTTP_ASYNC_RESULT *)info)->dwError;
+        SetEvent(req->step_done);
+        break;
+    case WINHTTP_CALLBACK_STATUS_HANDLE_CLOSING:
+        if (handle == req->request) SetEvent(req->closed);
+        break;
+    default:
+        break;
+    }
+}
+
+HRESULT http_session_create(const struct http_settings *settings, struct http_session **out)
+{
+    struct http_session *session;
+    DWORD access = WINHTTP_ACCESS_TYPE_DEFAULT_PROXY;
+    const WCHAR *proxy = WINHTTP_NO_PROXY_NAME, *bypass = WINHTTP_NO_PROXY_BYPASS;
+
+    if (!(session = calloc(1, sizeof(*session)))) return E_OUTOFMEMORY;
+    switch (settings->proxy_usage)
+    {
+    case BG_JOB_PROXY_USAGE_NO_PROXY:
+        access = WINHTTP_ACCESS_TYPE_NO_PROXY;
+        break;
+    case BG_JOB_PROXY_USAGE_OVERRIDE:
+        access = WINHTTP_ACCESS_TYPE_NAMED_PROXY;
+        proxy = settings->proxy_list;
+        if (settings->proxy_bypass && *settings->proxy_bypass) bypass = settings->proxy_bypass;
+        break;
+    case BG_JOB_PROXY_USAGE_AUTODETECT:
+        session->autodetect_proxy = TRUE;
+        break;
+    default:
+        break;
+    }
+    session->session = WinHttpOpen(L"Microsoft-Delivery-Optimization/10.0", access, proxy, bypass,
+                                   WINHTTP_FLAG_ASYNC);
+    if (!session->session)
+    {
+        HRESULT hr = HRESULT_FROM_WIN32(GetLastError());
+        free(session);
+        return hr;
+    }
+    WinHttpSetStatusCallback(session->session, status_callback,
+                             WINHTTP_CALLBACK_FLAG_ALL_COMPLETIONS | WINHTTP_CALLBACK_FLAG_HANDLES, 0);
+    session->security_flags = settings->security_flags;
+    session->timeout_ms = settings->timeout_ms;
+    *out = session;
+    return S_OK;
+}
+
+void http_session_destroy(struct http_session *session)
+{
+    if (!session) return;
+    WinHttpCloseHandle(session->session);
+    free(session);
+}
+
+/* Wait for the step we started; FALSE with *hr set on error or abort. */
+static BOOL wait_step(struct http_request *req, DWORD expected, HRESULT *hr)
+{
+    HANDLE handles[2] = { req->step_done, req->abort_event };
+    DWORD count = req->abort_event ? 2 : 1, ret;
+
+    /* WinHTTP enforces the timeouts itself; ours only guards against a lost callback */
+    ret = WaitForMultipleObjects(count, handles, FALSE, req->timeout_ms + 30000);
+    if (ret == WAIT_OBJECT_0 + 1)
+    {
+        *hr = E_ABORT;
+        return FALSE;
+    }
+    if (ret == WAIT_TIMEOUT)
+    {
+        *hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_TIMEOUT);
+        return FALSE;
+    }
+    if (req->completion == WINHTTP_CALLBACK_STATUS_REQUEST_ERROR)
+    {
+        *hr = HRESULT_FROM_WIN32(req->error);
+        return FALSE;
+    }
+    if (req->completion != expected)
+    {
+        ERR("unexpected completion %#lx\n", req->completion);
+        *hr = E_UNEXPECTED;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static WCHAR *query_header(HINTERNET request, DWORD id)
+{
+    DWORD size = 0;
+    WCHAR *value;
+
+    WinHttpQueryHeaders(request, id, WINHTTP_HEADER_NAME_BY_INDEX, NULL, &size, WINHTTP_NO_HEADER_INDEX);
+    if (GetLastError() != ERROR_INSUFFICIENT_BUFFER || !size) return NULL;
+    if (!(value = malloc(size + sizeof(WCHAR)))) return NULL;
+    if (!WinHttpQueryHeaders(request, id, WINHTTP_HEADER_NAME_BY_INDEX, value, &size, WINHTTP_NO_HEADER_INDEX))
+    {
+        free(value);
+        return NULL;
+    }
+    return value;
+}
+
+static UINT64 parse_u64(const WCHAR *s, const WCHAR **end)
+{
+    UINT64 value = 0;
+
+    while (*s == ' ') s++;
+    if (*s < '0' || *s > '9')
+    {
+        *end = NULL;
+        return 0;
+    }
+    while (*s >= '0' && *s <= '9')
+    {
+        if (value > (~(UINT64)0 - 9) / 10)
+        {
+            *end = NULL;
+            return 0;
+        }
+        value = value * 10 + (*s++ - '0');
+    }
+    *end = s;
+    return value;
+}
+
+/* "bytes first-last/total" (total may be "*") */
+static BOOL parse_content_range(const WCHAR *s, struct http_response *resp)
+{
+    const WCHAR *p;
+
+    while (*s == ' ') s++;
+    if (wcsnicmp(s, L"bytes", 5)) return FALSE;
+    s += 5;
+    resp->range_first = parse_u64(s, &p);
+    if (!p || *p != '-') return FALSE;
+    resp->range_last = parse_u64(p + 1, &p);
+    if (!p || *p != '/' || resp->range_last < resp->range_first) return FALSE;
+    if (p[1] == '*') resp->range_total = HTTP_SIZE_UNKNOWN;
+    else
+    {
+        resp->range_total = parse_u64(p + 1, &p);
+        if (!p) return FALSE;
+    }
+    return TRUE;
+}
+
+static void read_response(struct http_request *req, struct http_response *resp)
+{
+    DWORD status = 0, size = sizeof(status);
+    const WCHAR *end;
+    WCHAR *value;
+
+    WinHttpQueryHeaders(req->request, WINHTTP_QUERY_STATUS_CODE | WINHTTP_QUERY_FLAG_NUMBER,
+                        WINHTTP_HEADER_NAME_BY_INDEX, &status, &size, WINHTTP_NO_HEADER_INDEX);
+    resp->status = status;
+    resp->content_length = HTTP_SIZE_UNKNOWN;
+    if ((value = query_header(req->request, WINHTTP_QUERY_CONTENT_LENGTH)))
+    {
+        UINT64 length = parse_u64(value, &end);
+        if (end) resp->content_length = length;
+        free(value);
+    }
+    if ((value = query_header(req->request, WINHTTP_QUERY_CONTENT_RANGE)))
+    {
+        resp->has_range = parse_content_range(value, resp);
+        free(value);
+    }
+    if ((value = query_header(req->request, WINHTTP_QUERY_RETRY_AFTER)))
+    {
+        UINT64 seconds = parse_u64(value, &end);
+        /* an HTTP-date is ignored: the retry delay applies instead */
+        if (end) resp->retry_after = seconds > 86400 ? 86400 : (DWORD)seconds;
+        free(value);
+    }
+    resp->etag = query_header(req->request, WINHTTP_QUERY_ETAG);
+    resp->last_modified = query_header(req->request, WINHTTP_QUERY_LAST_MODIFIED);
+    resp->headers = query_header(req->request, WINHTTP_QUERY_RAW_HEADERS_CRLF);
+
+    size = 0;
+    WinHttpQueryOption(req->request, WINHTTP_OPTION_URL, NULL, &size);
+    if (size && (resp->final_url = malloc(size + sizeof(WCHAR))) &&
+        !WinHttpQueryOption(req->request, WINHTTP_OPTION_URL, resp->final_url, &size))
+    {
+        free(resp->final_url);
+        resp->final_url = NULL;
+    }
+}
+
+void http_response_clear(struct http_response *resp)
+{
+    free(resp->etag);
+    free(resp->last_modified);
+    free(resp->headers);
+    free(resp->final_url);
+    memset(resp, 0, sizeof(*resp));
+}
+
+static void apply_security(struct http_session *session, HINTERNET request, BOOL secure)
+{
+    ULONG flags = session->security_flags;
+    DWORD value;
+
+    if (secure)
+    {
+        value = 0;
+        if (flags & BG_SSL_IGNORE_CERT_CN_INVALID) value |= SECURITY_FLAG_IGNORE_CERT_CN_INVALID;
+        if (flags & BG_SSL_IGNORE_CERT_DATE_INVALID) value |= SECURITY_FLAG_IGNORE_CERT_DATE_INVALID;
+        if (flags & BG_SSL_IGNORE_UNKNOWN_CA) value |= SECURITY_FLAG_IGNORE_UNKNOWN_CA;
+        if (flags & BG_SSL_IGNORE_CERT_WRONG_USAGE) value |= SECURITY_FLAG_IGNORE_CERT_WRONG_USAGE;
+        if (value) WinHttpSetOption(request, WINHTTP_OPTION_SECURITY_FLAGS, &value, sizeof(value));
+        if (flags & BG_SSL_ENABLE_CRL_CHECK)
+        {
+            value = WINHTTP_ENABLE_SSL_REVOCATION;
+            WinHttpSetOption(request, WINHTTP_OPTION_ENABLE_FEATURE, &value, sizeof(value));
+        }
+    }
+    if ((flags & BG_HTTP_REDIRECT_POLICY_MASK) == BG_HTTP_REDIRECT_POLICY_DISALLOW)
+    {
+        value = WINHTTP_DISABLE_REDIRECTS;
+        WinHttpSetOption(request, WINHTTP_OPTION_DISABLE_FEATURE, &value, sizeof(value));
+    }
+    else if (flags & BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP)
+    {
+        value = WINHTTP_OPTION_REDIRECT_POLICY_ALWAYS;
+        WinHttpSetOption(request, WINHTTP_OPTION_REDIRECT_POLICY, &value, sizeof(value));
+    }
+}
+
+static void apply_autodetected_proxy(struct http_session *session, HINTERNET request, const WCHAR *url)
+{
+    WINHTTP_AUTOPROXY_OPTIONS options = { 0 };
+    WINHTTP_PROXY_INFO info = { 0 };
+
+    options.dwFlags = WINHTTP_AUTOPROXY_AUTO_DETECT;
+    options.dwAutoDetectFlags = WINHTTP_AUTO_DETECT_TYPE_DHCP | WINHTTP_AUTO_DETECT_TYPE_DNS_A;
+    options.fAutoLogonIfChallenged = TRUE;
+    if (WinHttpGetProxyForUrl(session->session, url, &options, &info))
+    {
+        WinHttpSetOption(request, WINHTTP_OPTION_PROXY, &info, sizeof(info));
+        GlobalFree(info.lpszProxy);
+        GlobalFree(info.lpszProxyBypass);
+    }
+    else TRACE("no proxy detected for %s: %lu\n", debugstr_w(url), GetLastError());
+}
+
+static DWORD winhttp_scheme(BG_AUTH_SCHEME scheme)
+{
+    switch (scheme)
+    {
+    case BG_AUTH_SCHEME_BASIC: return WINHTTP_AUTH_SCHEME_BASIC;
+    case BG_AUTH_SCHEME_DIGEST: return WINHTTP_AUTH_SCHEME_DIGEST;
+    case BG_AUTH_SCHEME_NTLM: return WINHTTP_AUTH_SCHEME_NTLM;
+    case BG_AUTH_SCHEME_NEGOTIATE: return WINHTTP_AUTH_SCHEME_NEGOTIATE;
+    case BG_AUTH_SCHEME_PASSPORT: return WINHTTP_AUTH_SCHEME_PASSPORT;
+    }
+    return 0;
+}
+
+/* After a 401/407: hand WinHTTP the job's credentials for a scheme the
+ * server offers.  FALSE when we have none that fit. */
+static BOOL set_credentials(struct http_request *req, DWORD status, const struct job_credential *creds, ULONG count)
+{
+    DWORD supported = 0, first = 0, target = 0;
+    BG_AUTH_TARGET want = status == HTTP_STATUS_PROXY_AUTH_REQ ? BG_AUTH_TARGET_PROXY : BG_AUTH_TARGET_SERVER;
+    ULONG i;
+
+    if (!WinHttpQueryAuthSchemes(req->request, &supported, &first, &target)) return FALSE;
+    for (i = 0; i < count; i++)
+    {
+        DWORD scheme = winhttp_scheme(creds[i].scheme);
+
+        if (creds[i].target != want || !(supported & scheme)) continue;
+        return WinHttpSetCredentials(req->request, target, scheme, creds[i].user, creds[i].password, NULL);
+    }
+    return FALSE;
+}
+
+static HRESULT send_and_receive(struct http_request *req, const WCHAR *headers)
+{
+    HRESULT hr = S_OK;
+
+    req->completion = 0;
+    if (!WinHttpSendRequest(req->request, headers, headers ? (DWORD)-1 : 0, WINHTTP_NO_REQUEST_DATA, 0, 0,
+                            (DWORD_PTR)req))
+        return HRESULT_FROM_WIN32(GetLastError());
+    if (!wait_step(req, WINHTTP_CALLBACK_STATUS_SENDREQUEST_COMPLETE, &hr)) return hr;
+    if (!WinHttpReceiveResponse(req->request, NULL)) return HRESULT_FROM_WIN32(GetLastError());
+    if (!wait_step(req, WINHTTP_CALLBACK_STATUS_HEADERS_AVAILABLE, &hr)) return hr;
+    return S_OK;
+}
+
+/* Compose the request's extra headers: the job's own, then Range/If-Range. */
+static WCHAR *build_headers(const struct http_fetch_params *params)
+{
+    size_t len = (params->custom_headers ? lstrlenW(params->custom_headers) : 0) +
+                 (params->if_range ? lstrlenW(params->if_range) : 0) + 128;
+    WCHAR *headers, *p;
+
+    if (!(headers = malloc(len * sizeof(WCHAR)))) return NULL;
+    p = headers;
+    *p = 0;
+    if (params->custom_headers && *params->custom_headers)
+    {
+        lstrcpyW(p, params->custom_headers);
+        p += lstrlenW(p);
+        if (p[-1] != '\n') p += swprintf(p, len - (p - headers), L"\r\n");
+    }
+    if (params->range_first != HTTP_NO_RANGE)
+    {
+        if (params->range_last == HTTP_SIZE_UNKNOWN)
+            p += swprintf(p, len - (p - headers), L"Range: bytes=%I64u-\r\n", params->range_first);
+        else
+            p += swprintf(p, len - (p - headers), L"Range: bytes=%I64u-%I64u\r\n",
+                          params->range_first, params->range_last);
+        if (params->if_range && *params->if_range)
+            p += swprintf(p, len - (p - headers), L"If-Range: %s\r\n", params->if_range);
+    }
+    return headers;
+}
+
+static void request_free(struct http_request *req)
+{
+    if (req->request)
+    {
+        WinHttpCloseHandle(req->request);
+        /* WinHTTP may still be inside our callback: wait for its last word */
+        if (WaitForSingleObject(req->closed, 5000) == WAIT_TIMEOUT)
+        {
+            ERR("request %p never reported closing; leaking its context\n", req);
+            WinHttpCloseHandle(req->connect);
+            return;
+        }
+    }
+    if (req->connect) WinHttpCloseHandle(req->connect);
+    CloseHandle(req->step_done);
+    CloseHandle(req->closed);
+    free(req);
+}
+
+HRESULT http_request_send(struct http_session *session, const struct http_fetch_params *params,
+                          struct http_request **out, struct http_response *resp)
+{
+    static const WCHAR *accept[] = { L"*/*", NULL };
+    URL_COMPONENTS url;
+    struct http_request *req;
+    WCHAR *host = NULL, *headers = NULL;
+    HRESULT hr = S_OK;
+    int attempt;
+
+    *out = NULL;
+    memset(resp, 0, sizeof(*resp));
+    memset(&url, 0, sizeof(url));
+    url.dwStructSize = sizeof(url);
+    url.dwHostNameLength = url.dwUrlPathLength = url.dwExtraInfoLength = (DWORD)-1;
+    if (!WinHttpCrackUrl(params->url, 0, 0, &url)) return HRESULT_FROM_WIN32(GetLastError());
+
+    if (!(req = calloc(1, sizeof(*req)))) return E_OUTOFMEMORY;
+    req->step_done = CreateEventW(NULL, FALSE, FALSE, NULL);
+    req->closed = CreateEventW(NULL, TRUE, FALSE, NULL);
+    req->abort_event = params->abort_event;
+    req->timeout_ms = session->timeout_ms;
+    if (!req->step_done || !req->closed || !(host = malloc((url.dwHostNameLength + 1) * sizeof(WCHAR))) ||
+        !(headers = build_headers(params)))
+    {
+        hr = E_OUTOFMEMORY;
+        goto done;
+    }
+    memcpy(host, url.lpszHostName, url.dwHostNameLength * sizeof(WCHAR));
+    host[url.dwHostNameLength] = 0;
+
+    if (!(req->connect = WinHttpConnect(session->session, host, url.nPort, 0)) ||
+        !(req->request = WinHttpOpenRequest(req->connect, L"GET", url.lpszUrlPath, NULL, WINHTTP_NO_REFERER,
+                                            accept, url.nScheme == INTERNET_SCHEME_HTTPS ? WINHTTP_FLAG_SECURE : 0)))
+    {
+        hr = HRESULT_FROM_WIN32(GetLastError());
+        goto done;
+    }
+    /* the context must be known before any callback, HANDLE_CLOSING included */
+    {
+        DWORD_PTR context = (DWORD_PTR)req;
+        WinHttpSetOption(req->request, WINHTTP_OPTION_CONTEXT_VALUE, &context, sizeof(context));
+    }
+    WinHttpSetTimeouts(req->request, session->timeout_ms, session->timeout_ms, session->timeout_ms,
+                       session->timeout_ms);
+    apply_security(session, req->request, url.nScheme == INTERNET_SCHEME_HTTPS);
+    if (session->autodetect_proxy) apply_autodetected_proxy(session, req->request, params->url);
+
+    for (attempt = 0; attempt < 3; attempt++)
+    {
+        if (FAILED(hr = send_and_receive(req, headers))) break;
+        http_response_clear(resp);
+        read_response(req, resp);
+        if ((resp->status != HTTP_STATUS_DENIED && resp->status != HTTP_STATUS_PROXY_AUTH_REQ) ||
+            !set_credentials(req, resp->status, params->credentials, params->credential_count))
+            break;
+        TRACE("retrying %s with credentials after %lu\n", debugstr_w(params->url), resp->status);
+    }
+
+done:
+    free(host);
+    free(headers);
+    if (FAILED(hr))
+    {
+        http_response_clear(resp);
+        request_free(req);
+        return hr;
+    }
+    *out = req;
+    return S_OK;
+}
+
+HRESULT http_request_read(struct http_request *req, void *buffer, DWORD size, DWORD *read)
+{
+    HRESULT hr = S_OK;
+
+    *read = 0;
+    req->completion = 0;
+    if (!WinHttpReadData(req->request, buffer, size, NULL)) return HRESULT_FROM_WIN32(GetLastError());
+    if (!wait_step(req, WINHTTP_CALLBACK_STATUS_READ_COMPLETE, &hr)) return hr;
+    *read = req->bytes;
+    return S_OK;
+}
+
+void http_request_close(struct http_request *req)
+{
+    if (req) request_free(req);
+}

@@ -86,6 +86,12 @@ static void run_scenario(const char *name)
         winetest_pop_context();
         ok(0, "msg3\n");
     }
+    else if (!strcmp(name, "success_context"))
+    {
+        winetest_push_context("ctx");
+        ok(1, "fine\n");
+        winetest_pop_context();
+    }
     else if (!strcmp(name, "trace"))
     {
         trace("tracing %s\n", "here");
@@ -369,6 +375,11 @@ static void test_context_and_trace(void)
     run_child("harness", "trace", "wine", "WINETEST_DEBUG=0", &res);
     ok(res.exit_code == 0, "debug 0: exit %lu\n", res.exit_code);
     ok(!res.out[0], "WINETEST_DEBUG=0 prints neither traces nor the summary: %s\n", res.out);
+
+    run_child("harness", "success_context", "wine", "WINETEST_REPORT_SUCCESS=1", &res);
+    ok(has_check_line(res.out, "Test succeeded: ctx"), "report success with a context: %s\n", res.out);
+    ok(has_summary(res.out, "1 tests executed (0 marked as todo, 0 as flaky, 0 failures), 0 skipped."),
+       "report success with a context, summary: %s\n", res.out);
 
     run_child("harness", "pass", "wine", "WINETEST_REPORT_SUCCESS=1", &res);
     ok(has_check_line(res.out, "Test succeeded"), "report success: %s\n", res.out);

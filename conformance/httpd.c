@@ -111,7 +111,8 @@ struct httpd
 struct request
 {
     char method[16];
-    char target[MAX_HEAD_SIZE];
+    char target[MAX_HEAD_SIZE];     /* origin form: "/path?query" */
+    char logged[MAX_HEAD_SIZE];     /* the target as sent; absolute form for proxy requests */
     const char *path_end;           /* points into target at '?' or NUL */
     const char *query;              /* after '?', or "" */
     size_t head_len;
@@ -417,8 +418,8 @@ static void log_request(struct httpd *httpd, const struct request *req, const ch
     memcpy(head_copy, head, req->head_len + 1);
 
     EnterCriticalSection(&httpd->cs);
-    entry = log_slot(httpd, req->target);
-    if (!entry->target && !(entry->target = dup_string(req->target)))
+    entry = log_slot(httpd, req->logged);
+    if (!entry->target && !(entry->target = dup_string(req->logged)))
     {
         /* Out of memory: drop the (now empty) slot again. */
         *entry = httpd->log[--httpd->log_size];
@@ -829,10 +830,22 @@ static BOOL parse_request_line(struct connection *conn, struct request *req)
     for (q = req->method; *q; q++) if (!valid_token_char((unsigned char)*q)) return FALSE;
 
     len = sp2 - sp1 - 1;
-    if (!len || sp1[1] != '/') return FALSE;
-    memcpy(req->target, sp1 + 1, len);
-    req->target[len] = 0;
-    for (q = req->target; *q; q++) if ((unsigned char)*q <= 32 || *q == 127) return FALSE;
+    if (!len || len >= MAX_HEAD_SIZE) return FALSE;
+    memcpy(req->logged, sp1 + 1, len);
+    req->logged[len] = 0;
+    for (q = req->logged; *q; q++) if ((unsigned char)*q <= 32 || *q == 127) return FALSE;
+    if (!_strnicmp(req->logged, "http://", 7))
+    {
+        /* absolute form, as a client sends it to a proxy: serve the path part */
+        const char *path = strchr(req->logged + 7, '/');
+        if (!path) path = "/";
+        len = strlen(path);
+        memcpy(req->target, path, len + 1);
+    }
+    else if (req->logged[0] == '/')
+        memcpy(req->target, req->logged, len + 1);
+    else
+        return FALSE;
     req->path_end = strchr(req->target, '?');
     req->query = req->path_end ? req->path_end + 1 : "";
     if (!req->path_end) req->path_end = req->target + len;

@@ -99,6 +99,11 @@
  * modifiers (chunked, nolength, rate, stall_after, reset_after).  The body
  * modifiers also apply to echo_headers bodies.
  *
+ * Proxy requests: a target in absolute form ("GET http://host:port/name
+ * HTTP/1.1", what a client sends to a proxy) is served from its path part and
+ * logged under the full absolute target, so a test can tell that a client
+ * went through a proxy (prefix "http://").
+ *
  * Robustness: malformed requests (bad request line, header line without a
  * colon, folded or control characters, a head over 16 KiB, a request body
  * over 1 MiB or chunked) get 400 and the connection is closed.  Request bodies

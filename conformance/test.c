@@ -90,7 +90,7 @@ static void print_check(const char *kind, const char *msg, va_list args)
 
     EnterCriticalSection(&print_lock);
     printf("%s:%d: %s", base_name(state->file), state->line, kind);
-    for (i = 0; i < state->context_count; i++)
+    for (i = 0; i < state->context_count && i < MAX_CONTEXTS; i++)
         printf("%s: ", state->contexts[i]);
     vprintf(msg, args);
     fflush(stdout);
@@ -104,6 +104,21 @@ static void print_checkf(const char *kind, const char *msg, ...)
     va_start(args, msg);
     print_check(kind, msg, args);
     va_end(args);
+}
+
+/* "file:line: Test succeeded[: context...]" for WINETEST_REPORT_SUCCESS */
+static void print_success(void)
+{
+    struct thread_state *state = get_state();
+    unsigned int i;
+
+    EnterCriticalSection(&print_lock);
+    printf("%s:%d: Test succeeded", base_name(state->file), state->line);
+    for (i = 0; i < state->context_count && i < MAX_CONTEXTS; i++)
+        printf(": %s", state->contexts[i]);
+    printf("\n");
+    fflush(stdout);
+    LeaveCriticalSection(&print_lock);
 }
 
 void winetest_set_location(const char *file, int line)
@@ -136,7 +151,7 @@ static int vok(int condition, const char *msg, va_list args)
         InterlockedIncrement(&failures);
         return 0;
     }
-    if (winetest_report_success) print_checkf("Test succeeded\n", "");
+    if (winetest_report_success) print_success();
     InterlockedIncrement(&successes);
     return 1;
 }

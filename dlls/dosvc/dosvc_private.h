@@ -103,6 +103,8 @@ struct do_file
 
     /* what the engine found out; guarded by job->cs */
     WCHAR *temp_name;        /* DO<hex>.tmp next to local_name, created on first transfer */
+    HANDLE write_handle;     /* open while a worker writes temp_name; every write is made
+                              * under job->cs, so Cancel/Complete may close it at any time */
     UINT64 remote_size;      /* DO_UNKNOWN_FILE_SIZE until a response told us */
     UINT64 bytes_done;       /* bytes written to temp_name, counted along the range list */
     BOOL transferred;        /* every requested byte is in temp_name */
@@ -182,7 +184,8 @@ struct do_job
     WCHAR *notify_cmdline;               /* IBackgroundCopyJob2 command line and parameters */
     WCHAR *notify_params;
     ULONG retry_delay;                   /* seconds before retrying a transient error */
-    ULONG no_progress_timeout;           /* seconds without progress before ERROR */
+    ULONG no_progress_timeout;           /* seconds without progress before ERROR, once set */
+    BOOL no_progress_timeout_set;        /* else the default, which depends on the priority */
     ULONG max_download_time;             /* IBackgroundCopyJob4, seconds; 0 = none */
     ULONG error_count;
     struct job_error error;              /* code == S_OK: no error */
@@ -219,6 +222,13 @@ static inline struct do_job *impl_from_IBackgroundCopyJob5(IBackgroundCopyJob5 *
     return CONTAINING_RECORD(iface, struct do_job, IBackgroundCopyJob5_iface);
 }
 
+/* DO's defaults: an hour, a day for LOW priority jobs.  Under job->cs. */
+static inline ULONG job_no_progress_timeout(const struct do_job *job)
+{
+    if (job->no_progress_timeout_set) return job->no_progress_timeout;
+    return job->priority == BG_JOB_PRIORITY_LOW ? 86400 : 3600;
+}
+
 /* job.c */
 HRESULT job_create(const WCHAR *display_name, BG_JOB_TYPE type, struct do_job **job);
 void job_addref(struct do_job *job);
@@ -247,6 +257,7 @@ HRESULT file_make_temp_name(struct do_file *file);    /* under cs */
 HRESULT file_validate_ranges(DWORD count, const BG_FILE_RANGE *ranges);
 HRESULT file_check_local_name(const WCHAR *local_name);
 HRESULT file_check_remote_name(const WCHAR *remote_name);
+void file_close_writer(struct do_file *file);   /* under cs */
 void file_delete_temp(struct do_file *file);
 HRESULT file_commit(struct do_file *file);   /* temp -> local name; under cs */
 
@@ -269,7 +280,7 @@ HRESULT error_context_description(BG_ERROR_CONTEXT context, DWORD langid, WCHAR 
 HRESULT engine_startup(void);
 void engine_shutdown(void);
 void engine_job_queued(struct do_job *job);   /* job just became QUEUED; under no lock */
-void engine_stop_job(struct do_job *job);     /* wait for the job's worker to stop; under no lock */
+void engine_stop_run(struct do_job *job);     /* the worker must drop what it does; under cs */
 void engine_notify(struct do_job *job);       /* owe the client a callback; under no lock */
 
 /* http.c: one HTTP exchange, see there */

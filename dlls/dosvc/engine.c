@@ -34,12 +34,19 @@
  */
 
 #include "dosvc_private.h"
+#include "winerror.h"
 #include "http.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
 #define MAX_ACTIVE_TRANSFERS 32
 #define READ_BUFFER_SIZE     (1024 * 1024)
+/* Wine's WinHttpReadData returns only once the whole buffer is filled, so a
+ * slow server would report progress once per MiB: reads start small and
+ * grow while they fill fast. */
+#define MIN_READ_SIZE        (16 * 1024)
+#define FAST_READ_MS         50
+#define SLOW_READ_MS         250
 /* ranges closer than this share one request; the gap is read and dropped */
 #define COALESCE_GAP         (64 * 1024)
 #define MAX_REQUEST_SPAN     (64 * 1024 * 1024)
@@ -220,6 +227,9 @@ static BOOL is_transient(HRESULT hr)
     }
     if (HRESULT_FACILITY(hr) != FACILITY_WIN32) return FALSE;
     code = HRESULT_CODE(hr);
+    /* Wine's WinHTTP passes socket errors through as they are (WSAECONNRESET,
+     * WSAETIMEDOUT, ...): all of them are network trouble worth a retry */
+    if (code >= WSABASEERR && code < WSABASEERR + 2000) return TRUE;
     switch (code)
     {
     case ERROR_WINHTTP_INVALID_URL:
@@ -247,6 +257,7 @@ struct run_context
     ULONG credential_count;
     LONG generation;
     BYTE *buffer;
+    DWORD read_size;     /* adapts between MIN_READ_SIZE and READ_BUFFER_SIZE */
 };
 
 static void run_context_clear(struct run_context *ctx)
@@ -270,7 +281,7 @@ static void run_context_clear(struct run_context *ctx)
 /* Under job->cs. */
 static void run_context_capture(struct do_job *job, struct run_context *ctx)
 {
-    ULONG i, timeout = job->no_progress_timeout;
+    ULONG i, timeout = job_no_progress_timeout(job);
 
     run_context_clear(ctx);
     ctx->proxy_list = strdupW(job->proxy_list);
@@ -305,7 +316,6 @@ struct file_fetch
     struct do_job *job;
     struct do_file *file;
     struct run_context *ctx;
-    HANDLE handle;
     WCHAR *url;
     WCHAR *validator;   /* ETag or Last-Modified of the bytes we have */
     ULONGLONG started;
@@ -317,21 +327,31 @@ static BOOL run_is_current(struct file_fetch *fetch)
     return fetch->job->run_generation == fetch->ctx->generation;
 }
 
-/* Write received bytes at their place and count them, under the lock only
- * for the counters. */
+/* Write received bytes at their place and count them.  The write is made
+ * under the job's lock: Cancel and Complete close the handle under the same
+ * lock, so no byte ever lands in a file they have let go of. */
 static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *data, DWORD size, UINT64 wire)
 {
     OVERLAPPED ov = { 0 };
-    DWORD written;
+    DWORD written, error;
 
+    EnterCriticalSection(&fetch->job->cs);
+    if (!fetch->file->write_handle || !run_is_current(fetch))
+    {
+        LeaveCriticalSection(&fetch->job->cs);
+        return E_ABORT;
+    }
     if (size)
     {
         ov.Offset = (DWORD)local;
         ov.OffsetHigh = (DWORD)(local >> 32);
-        if (!WriteFile(fetch->handle, data, size, &written, &ov) || written != size)
-            return HRESULT_FROM_WIN32(GetLastError() ? GetLastError() : ERROR_WRITE_FAULT);
+        if (!WriteFile(fetch->file->write_handle, data, size, &written, &ov) || written != size)
+        {
+            error = GetLastError();
+            LeaveCriticalSection(&fetch->job->cs);
+            return HRESULT_FROM_WIN32(error ? error : ERROR_WRITE_FAULT);
+        }
     }
-    EnterCriticalSection(&fetch->job->cs);
     fetch->file->bytes_done += size;
     fetch->file->bytes_from_http += wire;
     fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
@@ -339,6 +359,22 @@ static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *d
     job_touch(fetch->job);
     LeaveCriticalSection(&fetch->job->cs);
     engine_notify(fetch->job);
+    return S_OK;
+}
+
+/* One read of the body, sized to how fast the body comes. */
+static HRESULT read_body(struct run_context *ctx, struct http_request *req, DWORD *read)
+{
+    ULONGLONG start = GetTickCount64(), took;
+    HRESULT hr;
+
+    if (!ctx->read_size) ctx->read_size = MIN_READ_SIZE * 4;
+    if (FAILED(hr = http_request_read(req, ctx->buffer, ctx->read_size, read))) return hr;
+    took = GetTickCount64() - start;
+    if (*read == ctx->read_size && took < FAST_READ_MS && ctx->read_size < READ_BUFFER_SIZE)
+        ctx->read_size *= 2;
+    else if (took > SLOW_READ_MS && ctx->read_size > MIN_READ_SIZE)
+        ctx->read_size /= 2;
     return S_OK;
 }
 
@@ -399,9 +435,12 @@ static void restart_file(struct file_fetch *fetch)
     LARGE_INTEGER zero = { 0 };
 
     TRACE("restarting %s from zero\n", debugstr_w(fetch->url));
-    SetFilePointerEx(fetch->handle, zero, NULL, FILE_BEGIN);
-    SetEndOfFile(fetch->handle);
     EnterCriticalSection(&fetch->job->cs);
+    if (fetch->file->write_handle)
+    {
+        SetFilePointerEx(fetch->file->write_handle, zero, NULL, FILE_BEGIN);
+        SetEndOfFile(fetch->file->write_handle);
+    }
     fetch->file->bytes_done = 0;
     job_touch(fetch->job);
     LeaveCriticalSection(&fetch->job->cs);
@@ -451,7 +490,7 @@ static HRESULT fetch_whole(struct file_fetch *fetch, UINT64 done)
     http_response_clear(&resp);
     for (;;)
     {
-        if (FAILED(hr = http_request_read(req, fetch->ctx->buffer, READ_BUFFER_SIZE, &read))) break;
+        if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
         if (!read) break;
         if (!run_is_current(fetch))
         {
@@ -558,7 +597,7 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
     {
         const BYTE *data = fetch->ctx->buffer;
 
-        if (FAILED(hr = http_request_read(req, fetch->ctx->buffer, READ_BUFFER_SIZE, &read))) break;
+        if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
         if (!read) break;
         if (!run_is_current(fetch))
         {
@@ -627,36 +666,54 @@ static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
 }
 
 /* Open (or reopen) the temp file; its size must match what we counted, else
- * something outside us changed it and the file starts over. */
+ * something outside us changed it and the file starts over.  The handle is
+ * published on the file only while the run is still current. */
 static HRESULT open_temp(struct file_fetch *fetch, const WCHAR *temp, UINT64 *done)
 {
     LARGE_INTEGER size, pos;
+    BOOL given_up = FALSE;
+    HRESULT hr = S_OK;
+    HANDLE handle;
 
-    fetch->handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
-                                OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-    if (fetch->handle == INVALID_HANDLE_VALUE)
+    handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
+                         OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (handle == INVALID_HANDLE_VALUE) return HRESULT_FROM_WIN32(GetLastError());
+    if (!GetFileSizeEx(handle, &size)) size.QuadPart = 0;
+
+    EnterCriticalSection(&fetch->job->cs);
+    if (!run_is_current(fetch) || job_is_final(fetch->job))
     {
-        fetch->handle = NULL;
-        return HRESULT_FROM_WIN32(GetLastError());
+        given_up = job_is_final(fetch->job);
+        hr = E_ABORT;
     }
-    if (!GetFileSizeEx(fetch->handle, &size)) size.QuadPart = 0;
-    if ((UINT64)size.QuadPart < *done)
+    else
     {
-        WARN("%s lost bytes behind our back (%s < %s); starting over\n", debugstr_w(temp),
-             wine_dbgstr_longlong(size.QuadPart), wine_dbgstr_longlong(*done));
-        *done = 0;
-        EnterCriticalSection(&fetch->job->cs);
-        fetch->file->bytes_done = 0;
-        free(fetch->file->etag);
-        free(fetch->file->last_modified);
-        fetch->file->etag = fetch->file->last_modified = NULL;
-        LeaveCriticalSection(&fetch->job->cs);
+        if ((UINT64)size.QuadPart < *done)
+        {
+            WARN("%s lost bytes behind our back (%s < %s); starting over\n", debugstr_w(temp),
+                 wine_dbgstr_longlong(size.QuadPart), wine_dbgstr_longlong(*done));
+            *done = 0;
+            fetch->file->bytes_done = 0;
+            free(fetch->file->etag);
+            free(fetch->file->last_modified);
+            fetch->file->etag = fetch->file->last_modified = NULL;
+        }
+        /* bytes past what we counted were never confirmed: drop them */
+        pos.QuadPart = *done;
+        SetFilePointerEx(handle, pos, NULL, FILE_BEGIN);
+        SetEndOfFile(handle);
+        file_close_writer(fetch->file);
+        fetch->file->write_handle = handle;
+        handle = NULL;
     }
-    /* bytes past what we counted were never confirmed: drop them */
-    pos.QuadPart = *done;
-    SetFilePointerEx(fetch->handle, pos, NULL, FILE_BEGIN);
-    SetEndOfFile(fetch->handle);
-    return S_OK;
+    LeaveCriticalSection(&fetch->job->cs);
+    if (handle)
+    {
+        CloseHandle(handle);
+        /* OPEN_ALWAYS may just have recreated what Cancel or Complete deleted */
+        if (given_up) DeleteFileW(temp);
+    }
+    return hr;
 }
 
 static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct run_context *ctx,
@@ -700,7 +757,11 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
         hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
     }
 
-    if (fetch.handle) CloseHandle(fetch.handle);
+    EnterCriticalSection(&job->cs);
+    file_close_writer(file);
+    /* given up on by Cancel or Complete while we were busy: its bytes go too */
+    if (job_is_final(job) && !file->completed) file_delete_temp(file);
+    LeaveCriticalSection(&job->cs);
     free(fetch.url);
     free(fetch.validator);
     free(temp);
@@ -728,7 +789,7 @@ static void schedule_retry(struct do_job *job, DWORD retry_after)
     ULONGLONG now = GetTickCount64(), deadline, retry;
 
     retry = now + (ULONGLONG)max(job->retry_delay, retry_after) * 1000;
-    deadline = job->last_progress_tick + (ULONGLONG)job->no_progress_timeout * 1000;
+    deadline = job->last_progress_tick + (ULONGLONG)job_no_progress_timeout(job) * 1000;
     job->retry_at_tick = retry;
     start_job_timer(job, (DWORD)(min(retry, max(deadline, now)) - now), TRUE);
 }
@@ -936,10 +997,13 @@ static void CALLBACK job_timer_proc(void *context, BOOLEAN fired)
         {
             ULONGLONG now = GetTickCount64();
 
-            if (now - job->last_progress_tick >= (ULONGLONG)job->no_progress_timeout * 1000)
+            if (now - job->last_progress_tick >= (ULONGLONG)job_no_progress_timeout(job) * 1000)
             {
-                /* retries made no progress for too long: give up, keeping the last error */
-                TRACE("job %s: no progress for %lu s\n", debugstr_guid(&job->id), job->no_progress_timeout);
+                /* retries made no progress for too long: give up */
+                TRACE("job %s: no progress for %lu s after %#lx\n", debugstr_guid(&job->id),
+                      job_no_progress_timeout(job), job->error.code);
+                /* a verdict on the job as a whole, not on one of its files */
+                job_set_error(job, DO_E_DOWNLOAD_NO_PROGRESS, BG_ERROR_CONTEXT_NONE, NULL);
                 job_set_state(job, BG_JOB_STATE_ERROR);
                 notify = TRUE;
             }
@@ -956,31 +1020,12 @@ static void CALLBACK job_timer_proc(void *context, BOOLEAN fired)
     free(timer);
 }
 
-void engine_stop_job(struct do_job *job)
+/* Under job->cs.  A queued job needs nothing more: dispatch() skips jobs
+ * that are no longer runnable. */
+void engine_stop_run(struct do_job *job)
 {
-    ULONG i;
-
-    EnterCriticalSection(&engine_cs);
-    EnterCriticalSection(&job->cs);
     job->run_generation++;
     SetEvent(job->wake_event);
-    if (job->in_run_queue)
-    {
-        for (i = 0; i < run_queue_count; i++)
-        {
-            if (run_queue[i] != job) continue;
-            run_queue[i] = run_queue[--run_queue_count];
-            job->in_run_queue = FALSE;
-            job_release(job);   /* the queue's reference; the caller holds its own */
-            break;
-        }
-    }
-    LeaveCriticalSection(&job->cs);
-    LeaveCriticalSection(&engine_cs);
-
-    /* the worker sees the new generation at its next step or wakes from its wait */
-    if (WaitForSingleObject(job->worker_done, 30000) == WAIT_TIMEOUT)
-        ERR("worker of job %s did not stop\n", debugstr_guid(&job->id));
 }
 
 HRESULT engine_startup(void)

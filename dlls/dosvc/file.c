@@ -67,6 +67,7 @@ void file_free(struct do_file *file)
     free(file->etag);
     free(file->last_modified);
     free(file->response_headers);
+    file_close_writer(file);
     free(file);
 }
 
@@ -277,8 +278,16 @@ HRESULT file_make_temp_name(struct do_file *file)
     return S_OK;
 }
 
+void file_close_writer(struct do_file *file)
+{
+    if (!file->write_handle) return;
+    CloseHandle(file->write_handle);
+    file->write_handle = NULL;
+}
+
 void file_delete_temp(struct do_file *file)
 {
+    file_close_writer(file);
     if (file->temp_name && !DeleteFileW(file->temp_name) && GetLastError() != ERROR_FILE_NOT_FOUND)
         WARN("could not delete %s: %lu\n", debugstr_w(file->temp_name), GetLastError());
 }
@@ -286,6 +295,7 @@ void file_delete_temp(struct do_file *file)
 HRESULT file_commit(struct do_file *file)
 {
     if (file->completed) return S_OK;
+    file_close_writer(file);
     if (!file->temp_name || !file->local_name) return DO_E_LOCALPATH_NOT_SET;
     if (!MoveFileExW(file->temp_name, file->local_name, MOVEFILE_REPLACE_EXISTING | MOVEFILE_COPY_ALLOWED))
     {

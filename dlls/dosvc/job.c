@@ -40,8 +40,6 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
                                 BG_NOTIFY_JOB_MODIFICATION | BG_NOTIFY_FILE_TRANSFERRED)
 
 #define DEFAULT_RETRY_DELAY 60
-#define DEFAULT_NO_PROGRESS_TIMEOUT 3600
-#define LOW_PRIORITY_NO_PROGRESS_TIMEOUT 86400
 
 /* BITS ids of properties DO does not support (fact sheet §3.1) */
 static BOOL is_unsupported_job_property(BITS_JOB_PROPERTY_ID id)
@@ -84,7 +82,6 @@ void job_set_state(struct do_job *job, BG_JOB_STATE state)
     /* the one-off callbacks are owed on entering a state, and no longer once it is left */
     job->transferred_owed = state == BG_JOB_STATE_TRANSFERRED;
     job->error_owed = state == BG_JOB_STATE_ERROR;
-    job->last_progress_tick = GetTickCount64();
     job_touch(job);
 }
 
@@ -337,8 +334,7 @@ static HRESULT WINAPI job_Suspend(IBackgroundCopyJob5 *iface)
     if (SUCCEEDED(hr = check_live(job)) && job->state != BG_JOB_STATE_SUSPENDED)
     {
         /* the worker notices the new generation and stops; Suspend does not wait for it */
-        job->run_generation++;
-        SetEvent(job->wake_event);
+        engine_stop_run(job);
         job_set_state(job, BG_JOB_STATE_SUSPENDED);
     }
     LeaveCriticalSection(&job->cs);
@@ -384,11 +380,11 @@ static HRESULT WINAPI job_Resume(IBackgroundCopyJob5 *iface)
         else if (job->state != BG_JOB_STATE_QUEUED && job->state != BG_JOB_STATE_TRANSFERRING)
         {
             /* a new run: retry now, forget the old error, restart the no-progress clock */
-            job->run_generation++;
-            SetEvent(job->wake_event);
+            engine_stop_run(job);
             job_clear_error(job);
             job->retry_at_tick = 0;
-            job->queued_tick = GetTickCount64();
+            /* the no-progress clock runs from the client's Resume, not from each retry */
+            job->last_progress_tick = job->queued_tick = GetTickCount64();
             job_set_state(job, BG_JOB_STATE_QUEUED);
             queued = TRUE;
         }
@@ -415,16 +411,10 @@ static HRESULT WINAPI job_Cancel(IBackgroundCopyJob5 *iface)
     TRACE("%p.\n", iface);
 
     EnterCriticalSection(&job->cs);
-    hr = check_live(job);
-    LeaveCriticalSection(&job->cs);
-    if (FAILED(hr)) return hr;
-
-    /* stop the worker first: it must not write into a temp file we delete */
-    engine_stop_job(job);
-
-    EnterCriticalSection(&job->cs);
     if (SUCCEEDED(hr = check_live(job)))
     {
+        /* a worker still reading finds its temp file closed and gives up */
+        engine_stop_run(job);
         delete_temp_files(job, FALSE);
         job_clear_error(job);
         job_set_state(job, BG_JOB_STATE_CANCELLED);
@@ -447,15 +437,9 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
     TRACE("%p.\n", iface);
 
     EnterCriticalSection(&job->cs);
-    hr = check_live(job);
-    LeaveCriticalSection(&job->cs);
-    if (FAILED(hr)) return hr;
-
-    engine_stop_job(job);
-
-    EnterCriticalSection(&job->cs);
     if (SUCCEEDED(hr = check_live(job)))
     {
+        engine_stop_run(job);
         /* only files fully transferred before the call are kept */
         for (i = 0; i < job->file_count; i++)
         {
@@ -744,7 +728,15 @@ static HRESULT WINAPI job_SetNoProgressTimeout(IBackgroundCopyJob5 *iface, ULONG
 
     TRACE("%p, %lu.\n", iface, seconds);
 
-    hr = set_ulong(job, &job->no_progress_timeout, seconds);
+    EnterCriticalSection(&job->cs);
+    if (SUCCEEDED(hr = check_live(job)))
+    {
+        job->no_progress_timeout = seconds;
+        job->no_progress_timeout_set = TRUE;
+        job_touch(job);
+    }
+    LeaveCriticalSection(&job->cs);
+    engine_notify(job);
     return hr;
 }
 
@@ -754,7 +746,11 @@ static HRESULT WINAPI job_GetNoProgressTimeout(IBackgroundCopyJob5 *iface, ULONG
 
     TRACE("%p, %p.\n", iface, seconds);
 
-    return get_ulong(job, &job->no_progress_timeout, seconds);
+    if (!seconds) return E_INVALIDARG;
+    EnterCriticalSection(&job->cs);
+    *seconds = job_no_progress_timeout(job);
+    LeaveCriticalSection(&job->cs);
+    return S_OK;
 }
 
 static HRESULT WINAPI job_GetErrorCount(IBackgroundCopyJob5 *iface, ULONG *count)
@@ -1541,7 +1537,6 @@ HRESULT job_create(const WCHAR *display_name, BG_JOB_TYPE type, struct do_job **
     job->state = BG_JOB_STATE_SUSPENDED;
     job->notify_flags = BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_JOB_ERROR;
     job->retry_delay = DEFAULT_RETRY_DELAY;
-    job->no_progress_timeout = DEFAULT_NO_PROGRESS_TIMEOUT;
     job->proxy_usage = BG_JOB_PROXY_USAGE_PRECONFIG;
     job->cost_flags = BITS_COST_STATE_TRANSFER_ALWAYS;
     now_filetime(&job->times.CreationTime);

@@ -39,10 +39,7 @@
 
 #include "dotest.h"
 
-#define KIB 1024
-#define MIB (1024 * 1024)
 
-#define STATE_BIT(state) (1u << (state))
 #define STOP_STATES (STATE_BIT(BG_JOB_STATE_ERROR) | STATE_BIT(BG_JOB_STATE_TRANSFERRED) | \
                      STATE_BIT(BG_JOB_STATE_SUSPENDED) | STATE_BIT(BG_JOB_STATE_CANCELLED) | \
                      STATE_BIT(BG_JOB_STATE_ACKNOWLEDGED))
@@ -288,21 +285,6 @@ static BOOL wait_state_(unsigned int line, IBackgroundCopyJob *job, BG_JOB_STATE
     ok_(__FILE__, line)(state == want, "waited %llu ms for %s, got %s (error %#lx)%s\n",
                         GetTickCount64() - start, state_name(want), state_name(state), code, note);
     return state == want;
-}
-
-static void finish_job(IBackgroundCopyJob *job)
-{
-    BG_JOB_STATE state;
-    HRESULT hr;
-
-    if (!job) return;
-    if (SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)) && state != BG_JOB_STATE_ACKNOWLEDGED &&
-        state != BG_JOB_STATE_CANCELLED)
-    {
-        hr = IBackgroundCopyJob_Cancel(job);
-        ok(hr == S_OK, "Cancel in %s failed: %#lx\n", state_name(state), hr);
-    }
-    IBackgroundCopyJob_Release(job);
 }
 
 /* A job with one file from the loopback server (path includes any query),

@@ -234,3 +234,105 @@ BOOL file_matches_pattern(const WCHAR *path, const char *name, UINT64 full_size,
     free(want);
     return match;
 }
+
+/* ---- shared by the API tests (moved here from manager.c, job.c, file.c, transfer.c, callback.c) ---- */
+
+BOOL null_arg_hr(HRESULT hr)
+{
+    return hr == E_INVALIDARG || hr == NULL_REF_HR;
+}
+
+const char *dbgstr_w(const WCHAR *str)
+{
+    static char buffers[8][300];
+    static LONG next;
+    char *buf;
+
+    if (!str) return "(null)";
+    buf = buffers[InterlockedIncrement(&next) & 7];
+    buf[0] = '"';
+    if (!WideCharToMultiByte(CP_UTF8, 0, str, -1, buf + 1, sizeof(buffers[0]) - 6, NULL, NULL))
+        strcpy(buf + sizeof(buffers[0]) - 6, "...");
+    strcat(buf, "\"");
+    return buf;
+}
+
+const char *dbgstr_guid(const GUID *id)
+{
+    static char buffers[8][40];
+    static LONG next;
+    char *buf;
+
+    if (!id) return "(null)";
+    buf = buffers[InterlockedIncrement(&next) & 7];
+    sprintf(buf, "{%08lx-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x}",
+            (unsigned long)id->Data1, id->Data2, id->Data3, id->Data4[0], id->Data4[1],
+            id->Data4[2], id->Data4[3], id->Data4[4], id->Data4[5], id->Data4[6], id->Data4[7]);
+    return buf;
+}
+
+/* Microsoft's own clients let the service impersonate them. */
+HRESULT set_impersonate(void *proxy)
+{
+    return CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
+                             RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL,
+                             EOAC_DEFAULT);
+}
+
+/* CreateJob, and let the service impersonate us on that proxy, as
+ * Microsoft's clients do. */
+IBackgroundCopyJob *new_job(IBackgroundCopyManager *manager, const WCHAR *prefix, GUID *id)
+{
+    IBackgroundCopyJob *job = create_job(manager, prefix, id);
+
+    if (job) set_impersonate(job);
+    return job;
+}
+
+/* QueryInterface that must succeed; the result gets the same blanket. */
+void *query(void *obj, REFIID riid, const char *name, BOOL documented)
+{
+    void *out = NULL;
+    HRESULT hr;
+
+    hr = IUnknown_QueryInterface((IUnknown *)obj, riid, &out);
+    ok(hr == S_OK, "%sQueryInterface(%s): got %#lx\n", documented ? "" : "[inferred] ", name, hr);
+    if (FAILED(hr)) return NULL;
+    set_impersonate(out);
+    return out;
+}
+
+/* The index'th file of the job (enumeration order), or NULL. */
+IBackgroundCopyFile *get_file(IBackgroundCopyJob *job, ULONG index)
+{
+    IEnumBackgroundCopyFiles *enum_files;
+    IBackgroundCopyFile *file = NULL;
+    HRESULT hr;
+
+    hr = IBackgroundCopyJob_EnumFiles(job, &enum_files);
+    ok(hr == S_OK, "EnumFiles: got %#lx\n", hr);
+    if (FAILED(hr)) return NULL;
+    if (index) IEnumBackgroundCopyFiles_Skip(enum_files, index);
+    hr = IEnumBackgroundCopyFiles_Next(enum_files, 1, &file, NULL);
+    ok(hr == S_OK, "Next for file %lu: got %#lx\n", index, hr);
+    IEnumBackgroundCopyFiles_Release(enum_files);
+    if (hr != S_OK) return NULL;
+    set_impersonate(file);
+    return file;
+}
+
+/* Cancels the job unless it already ended, then releases it. */
+void finish_job(IBackgroundCopyJob *job)
+{
+    BG_JOB_STATE state;
+    HRESULT hr;
+
+    if (!job) return;
+    if (SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)) && state != BG_JOB_STATE_ACKNOWLEDGED &&
+        state != BG_JOB_STATE_CANCELLED)
+    {
+        hr = IBackgroundCopyJob_Cancel(job);
+        ok(hr == S_OK, "Cancel in %s failed: %#lx\n", state_name(state), hr);
+    }
+    IBackgroundCopyJob_Release(job);
+}

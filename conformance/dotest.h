@@ -35,6 +35,14 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
 
+#define KIB 1024
+#define MIB (1024 * 1024)
+#define STATE_BIT(state) (1u << (state))
+
+/* what a proxy answers before the call leaves the client (docs/gaps.md) */
+#define NULL_REF_HR    HRESULT_FROM_WIN32(RPC_X_NULL_REF_POINTER)
+#define INVALID_TAG_HR HRESULT_FROM_WIN32(RPC_S_INVALID_TAG)
+
 /* HTTP status as an HRESULT (facility HTTP = 25), e.g. 404 -> 0x80190194 */
 #define HTTP_STATUS_HRESULT(status) ((HRESULT)(0x80190000u | (status)))
 
@@ -69,6 +77,22 @@ void remove_test_dir(void);
  * size full_size.  On mismatch, *bad_offset tells the first bad byte. */
 BOOL file_matches_pattern(const WCHAR *path, const char *name, UINT64 full_size,
                           DWORD range_count, const BG_FILE_RANGE *ranges, UINT64 *bad_offset);
+
+/* A NULL [ref] argument: E_INVALIDARG from the service, or refused by the proxy first. */
+BOOL null_arg_hr(HRESULT hr);
+/* Printable copies for ok() messages; a few may be in use at once. */
+const char *dbgstr_w(const WCHAR *str);
+const char *dbgstr_guid(const GUID *id);
+/* Let the service impersonate us on this proxy, as Microsoft's clients do. */
+HRESULT set_impersonate(void *proxy);
+/* create_job() plus set_impersonate() */
+IBackgroundCopyJob *new_job(IBackgroundCopyManager *manager, const WCHAR *prefix, GUID *id);
+/* QueryInterface that checks (documented or [inferred]) and impersonates; NULL on failure */
+void *query(void *obj, REFIID riid, const char *name, BOOL documented);
+/* The job's index-th file (EnumFiles + Skip + Next), impersonating; NULL on failure */
+IBackgroundCopyFile *get_file(IBackgroundCopyJob *job, ULONG index);
+/* Cancel unless already final, then Release */
+void finish_job(IBackgroundCopyJob *job);
 
 BOOL file_exists(const WCHAR *path);
 /* number of files in dir matching the wildcard (e.g. L"DO*.tmp") */

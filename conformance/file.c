@@ -42,56 +42,6 @@
 #define CONST_VTABLE
 #include "dotest.h"
 
-#define NULL_REF_HR    HRESULT_FROM_WIN32(RPC_X_NULL_REF_POINTER)
-#define INVALID_TAG_HR HRESULT_FROM_WIN32(RPC_S_INVALID_TAG)
-
-static BOOL null_arg_hr(HRESULT hr)
-{
-    return hr == E_INVALIDARG || hr == NULL_REF_HR;
-}
-
-static const char *dbgstr_w(const WCHAR *str)
-{
-    static char buffers[8][300];
-    static LONG next;
-    char *buf;
-
-    if (!str) return "(null)";
-    buf = buffers[InterlockedIncrement(&next) & 7];
-    buf[0] = '"';
-    if (!WideCharToMultiByte(CP_UTF8, 0, str, -1, buf + 1, sizeof(buffers[0]) - 6, NULL, NULL))
-        strcpy(buf + sizeof(buffers[0]) - 6, "...");
-    strcat(buf, "\"");
-    return buf;
-}
-
-static HRESULT set_impersonate(void *proxy)
-{
-    return CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
-                             RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL,
-                             EOAC_DEFAULT);
-}
-
-static IBackgroundCopyJob *new_job(IBackgroundCopyManager *manager, const WCHAR *prefix)
-{
-    IBackgroundCopyJob *job = create_job(manager, prefix, NULL);
-
-    if (job) set_impersonate(job);
-    return job;
-}
-
-/* QueryInterface that must succeed; the result gets the same blanket. */
-static void *query(void *obj, REFIID riid, const char *name, BOOL documented)
-{
-    void *out = NULL;
-    HRESULT hr;
-
-    hr = IUnknown_QueryInterface((IUnknown *)obj, riid, &out);
-    ok(hr == S_OK, "%sQueryInterface(%s): got %#lx\n", documented ? "" : "[inferred] ", name, hr);
-    if (FAILED(hr)) return NULL;
-    set_impersonate(out);
-    return out;
-}
 
 static void test_url(WCHAR *buf, size_t count, const WCHAR *leaf)
 {
@@ -125,25 +75,6 @@ static HRESULT add_file_ranges(IBackgroundCopyJob *job, const WCHAR *leaf, DWORD
     ok(hr == S_OK, "AddFileWithRanges(%s): got %#lx\n", dbgstr_w(leaf), hr);
     IDeliveryOptimizationJob_Release(do_job);
     return hr;
-}
-
-/* The index'th file of the job (enumeration order), or NULL. */
-static IBackgroundCopyFile *get_file(IBackgroundCopyJob *job, ULONG index)
-{
-    IEnumBackgroundCopyFiles *enum_files;
-    IBackgroundCopyFile *file = NULL;
-    HRESULT hr;
-
-    hr = IBackgroundCopyJob_EnumFiles(job, &enum_files);
-    ok(hr == S_OK, "EnumFiles: got %#lx\n", hr);
-    if (FAILED(hr)) return NULL;
-    if (index) IEnumBackgroundCopyFiles_Skip(enum_files, index);
-    hr = IEnumBackgroundCopyFiles_Next(enum_files, 1, &file, NULL);
-    ok(hr == S_OK, "Next for file %lu: got %#lx\n", index, hr);
-    IEnumBackgroundCopyFiles_Release(enum_files);
-    if (hr != S_OK) return NULL;
-    set_impersonate(file);
-    return file;
 }
 
 static void check_remote_name_(unsigned int line, IBackgroundCopyFile *file, const WCHAR *want)
@@ -231,7 +162,7 @@ static void test_enum_files(IBackgroundCopyManager *manager)
     WCHAR *name, *name2;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-enum"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-enum", NULL))) return;
     for (i = 0; i < 3; i++)
     {
         swprintf(leaf, ARRAY_SIZE(leaf), L"enum-%lu.bin", i);
@@ -386,7 +317,7 @@ static void test_file_basics(IBackgroundCopyManager *manager)
     IBackgroundCopyJob *job;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-basics"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-basics", NULL))) return;
     if (add_file_ranges(job, L"basics-whole.bin", 0, NULL, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (add_file_ranges(job, L"basics-ranged.bin", 2, ranges, 4096) != S_OK) goto done;
     if (add_file_ranges(job, L"basics-to-eof.bin", 2, to_eof, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
@@ -462,7 +393,7 @@ static void test_file_ranges(IBackgroundCopyManager *manager)
     DWORD count;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-ranges"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-ranges", NULL))) return;
     if (add_file_ranges(job, L"ranges-none.bin", 0, NULL, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (add_file_ranges(job, L"ranges-three.bin", 3, unsorted, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (add_file_ranges(job, L"ranges-same.bin", 2, same_offset, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
@@ -521,7 +452,7 @@ static void test_set_remote_name(IBackgroundCopyManager *manager)
     size_t len;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-rename"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-rename", NULL))) return;
     if (add_file_ranges(job, L"rename.bin", 0, NULL, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (!(file = get_file(job, 0))) goto done;
     if (!(file2 = query(file, &IID_IBackgroundCopyFile2, "IBackgroundCopyFile2", TRUE)))
@@ -585,7 +516,7 @@ static void test_file5(IBackgroundCopyManager *manager)
     IBackgroundCopyJob *job;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-file5"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-file5", NULL))) return;
     if (add_file_ranges(job, L"file5.bin", 0, NULL, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (!(file = get_file(job, 0))) goto done;
     file5 = query(file, &IID_IBackgroundCopyFile5, "IBackgroundCopyFile5", TRUE);
@@ -667,7 +598,7 @@ static void test_get_stats(IBackgroundCopyManager *manager)
     WCHAR url[200];
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-stats"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-stats", NULL))) return;
     if (add_file_ranges(job, L"stats-unknown.bin", 0, NULL, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (add_file_ranges(job, L"stats-sized.bin", 0, NULL, 4096) != S_OK) goto done;
 
@@ -757,7 +688,7 @@ static void test_file2_properties(IBackgroundCopyManager *manager)
     VARIANT v;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-file2"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-file2", NULL))) return;
     if (add_file_ranges(job, L"file2-unknown.bin", 0, NULL, DO_UNKNOWN_FILE_SIZE) != S_OK) goto done;
     if (add_file_ranges(job, L"file2-sized.bin", 0, NULL, 4096) != S_OK) goto done;
     if (!(file = get_file(job, 0))) goto done;
@@ -926,7 +857,7 @@ static void test_sinkless_file(IBackgroundCopyManager *manager)
     VARIANT v;
     HRESULT hr;
 
-    if (!(job = new_job(manager, L"dosvc-test-file-sinkless"))) return;
+    if (!(job = new_job(manager, L"dosvc-test-file-sinkless", NULL))) return;
     if (!(job2 = query(job, &IID_IDeliveryOptimizationJob2, "IDeliveryOptimizationJob2", FALSE)))
         goto done;
     test_url(url, ARRAY_SIZE(url), L"sinkless.bin");

@@ -61,74 +61,8 @@
 #define POLICY_STANDARD     0x80000067u
 #define POLICY_UNRESTRICTED 0x80000021u
 
-#define NULL_REF_HR    HRESULT_FROM_WIN32(RPC_X_NULL_REF_POINTER)
-#define INVALID_TAG_HR HRESULT_FROM_WIN32(RPC_S_INVALID_TAG)
 
 #define FILETIME_SECOND 10000000ull
-
-static BOOL null_arg_hr(HRESULT hr)
-{
-    return hr == E_INVALIDARG || hr == NULL_REF_HR;
-}
-
-static const char *dbgstr_w(const WCHAR *str)
-{
-    static char buffers[8][300];
-    static LONG next;
-    char *buf;
-
-    if (!str) return "(null)";
-    buf = buffers[InterlockedIncrement(&next) & 7];
-    buf[0] = '"';
-    if (!WideCharToMultiByte(CP_UTF8, 0, str, -1, buf + 1, sizeof(buffers[0]) - 6, NULL, NULL))
-        strcpy(buf + sizeof(buffers[0]) - 6, "...");
-    strcat(buf, "\"");
-    return buf;
-}
-
-static const char *dbgstr_guid(const GUID *id)
-{
-    static char buffers[8][40];
-    static LONG next;
-    char *buf;
-
-    if (!id) return "(null)";
-    buf = buffers[InterlockedIncrement(&next) & 7];
-    sprintf(buf, "{%08lx-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x}",
-            (unsigned long)id->Data1, id->Data2, id->Data3, id->Data4[0], id->Data4[1],
-            id->Data4[2], id->Data4[3], id->Data4[4], id->Data4[5], id->Data4[6], id->Data4[7]);
-    return buf;
-}
-
-static HRESULT set_impersonate(void *proxy)
-{
-    return CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
-                             RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL,
-                             EOAC_DEFAULT);
-}
-
-/* CreateJob, and let the service impersonate us on that proxy, as
- * Microsoft's clients do. */
-static IBackgroundCopyJob *new_job(IBackgroundCopyManager *manager, const WCHAR *prefix, GUID *id)
-{
-    IBackgroundCopyJob *job = create_job(manager, prefix, id);
-
-    if (job) set_impersonate(job);
-    return job;
-}
-
-/* QueryInterface that must succeed; the result gets the same blanket. */
-static void *query(void *obj, REFIID riid, const char *name, BOOL documented)
-{
-    void *out = NULL;
-    HRESULT hr;
-
-    hr = IUnknown_QueryInterface((IUnknown *)obj, riid, &out);
-    ok(hr == S_OK, "%sQueryInterface(%s): got %#lx\n", documented ? "" : "[inferred] ", name, hr);
-    if (FAILED(hr)) return NULL;
-    set_impersonate(out);
-    return out;
-}
 
 static void test_url(WCHAR *buf, size_t count, const WCHAR *leaf)
 {

@@ -39,10 +39,7 @@
 #define ERROR_WINHTTP_TIMEOUT 12002
 #endif
 
-#define KIB 1024
-#define MIB (1024 * 1024)
 
-#define STATE_BIT(state) (1u << (state))
 #define ALL_STATES 0x1ffu
 /* states a running job does not leave on its own */
 #define STOP_STATES (STATE_BIT(BG_JOB_STATE_ERROR) | STATE_BIT(BG_JOB_STATE_TRANSFERRED) | \
@@ -189,24 +186,6 @@ static UINT64 wait_bytes_(unsigned int line, IBackgroundCopyJob *job, UINT64 min
     return progress.BytesTransferred;
 }
 
-/* The file at index of the job, through EnumFiles. */
-static IBackgroundCopyFile *get_file(IBackgroundCopyJob *job, ULONG index)
-{
-    IEnumBackgroundCopyFiles *files;
-    IBackgroundCopyFile *file = NULL;
-    ULONG fetched = 0;
-    HRESULT hr;
-
-    hr = IBackgroundCopyJob_EnumFiles(job, &files);
-    ok(hr == S_OK, "EnumFiles failed: %#lx\n", hr);
-    if (FAILED(hr)) return NULL;
-    if (index) IEnumBackgroundCopyFiles_Skip(files, index);
-    hr = IEnumBackgroundCopyFiles_Next(files, 1, &file, &fetched);
-    ok(hr == S_OK && fetched == 1, "Next: %#lx, fetched %lu\n", hr, fetched);
-    IEnumBackgroundCopyFiles_Release(files);
-    return hr == S_OK ? file : NULL;
-}
-
 static void get_file_progress(IBackgroundCopyFile *file, BG_FILE_PROGRESS *progress)
 {
     HRESULT hr;
@@ -214,22 +193,6 @@ static void get_file_progress(IBackgroundCopyFile *file, BG_FILE_PROGRESS *progr
     memset(progress, 0xcc, sizeof(*progress));
     hr = IBackgroundCopyFile_GetProgress(file, progress);
     ok(hr == S_OK, "IBackgroundCopyFile::GetProgress failed: %#lx\n", hr);
-}
-
-/* Cancels the job unless it already ended, then releases it. */
-static void finish_job(IBackgroundCopyJob *job)
-{
-    BG_JOB_STATE state;
-    HRESULT hr;
-
-    if (!job) return;
-    if (SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)) && state != BG_JOB_STATE_ACKNOWLEDGED &&
-        state != BG_JOB_STATE_CANCELLED)
-    {
-        hr = IBackgroundCopyJob_Cancel(job);
-        ok(hr == S_OK, "Cancel in %s failed: %#lx\n", state_name(state), hr);
-    }
-    IBackgroundCopyJob_Release(job);
 }
 
 static void make_subdir(WCHAR *dir, size_t count, const WCHAR *name)

@@ -94,6 +94,8 @@ struct do_file
     WCHAR *local_name;       /* NULL until a sink path is known (IDeliveryOptimizationJob2::AddFile) */
     struct file_range *ranges;
     DWORD range_count;       /* 0: the whole file */
+    UINT64 range_base;       /* local offset of the first range: IDODownload::Start in
+                              * Transferred appends new ranges after the bytes already here */
     UINT64 size_hint;        /* fileSize / TotalSizeBytes given by the caller, or DO_UNKNOWN_FILE_SIZE */
     BOOL integrity_mandatory;
     BOOL integrity_mandatory_set;
@@ -105,6 +107,8 @@ struct do_file
     WCHAR *temp_name;        /* DO<hex>.tmp next to local_name, created on first transfer */
     HANDLE write_handle;     /* open while a worker writes temp_name; every write is made
                               * under job->cs, so Cancel/Complete may close it at any time */
+    IStream *stream;         /* IDODownload stream sink instead of temp_name, or NULL; bytes are
+                              * written in order by the job's one worker, see store_bytes */
     UINT64 remote_size;      /* DO_UNKNOWN_FILE_SIZE until a response told us */
     UINT64 bytes_done;       /* bytes written to temp_name, counted along the range list */
     BOOL transferred;        /* every requested byte is in temp_name */
@@ -112,6 +116,8 @@ struct do_file
     WCHAR *etag;             /* validators of the copy we are resuming */
     WCHAR *last_modified;
     WCHAR *response_headers; /* raw headers of the last response (File5 HTTP_RESPONSE_HEADERS) */
+    WCHAR *redirect_target;  /* final URL of the last request that was redirected, or NULL */
+    WCHAR *server_ip;        /* address of the server that sent the last response, or NULL */
     DWORD last_status;
     DWORD retry_after;       /* seconds the server asked us to wait (Retry-After), or 0 */
 
@@ -157,6 +163,8 @@ struct job_error
     WCHAR *protocol;         /* L"http" / L"https", or NULL */
 };
 
+struct do_download;
+
 struct do_job
 {
     IBackgroundCopyJob5 IBackgroundCopyJob5_iface;
@@ -194,6 +202,7 @@ struct do_job
     WCHAR *proxy_list;
     WCHAR *proxy_bypass;
     WCHAR *custom_headers;
+    WCHAR *custom_auth_headers;          /* IDODownload: sent only to answer a 401 challenge */
     ULONG security_flags;                /* BG_SSL_* / BG_HTTP_REDIRECT_POLICY_* */
     DWORD cost_flags;                    /* BITS_JOB_PROPERTY_ID_COST_FLAGS */
     ULONG file_acl_flags;                /* IBackgroundCopyJob3 */
@@ -201,6 +210,12 @@ struct do_job
     struct job_credential credentials[MAX_JOB_CREDENTIALS];
     ULONG credential_count;
     GUID notification_clsid;             /* BITS_JOB_PROPERTY_NOTIFICATION_CLSID */
+
+    /* The IDODownload this job is the core of, or NULL for a BITS-style job.
+     * The download lives exactly as long as its job (its references are the
+     * job's, and job_destroy frees it), so there is no cycle.  The BITS-style
+     * API never shows such a job (GetJob, EnumJobs). */
+    struct do_download *download;
 
     /* engine bookkeeping; guarded by cs */
     LONG run_generation;                 /* bumped by every state change that stops a run */
@@ -243,6 +258,7 @@ HRESULT job_add_file(struct do_job *job, const WCHAR *file_id, const WCHAR *remo
                      const WCHAR *local_name, DWORD range_count, const BG_FILE_RANGE *ranges,
                      UINT64 size_hint, struct do_file **file);
 void job_get_progress(struct do_job *job, BG_JOB_PROGRESS *progress);  /* under cs */
+WCHAR *caller_sid(void);                 /* SID string of the calling client (malloc'd) */
 
 /* file.c */
 HRESULT file_create(struct do_job *job, const WCHAR *file_id, const WCHAR *remote_name,
@@ -255,6 +271,8 @@ void file_get_progress(const struct do_file *file, BG_FILE_PROGRESS *progress); 
 UINT64 file_total_bytes(const struct do_file *file);  /* DO_UNKNOWN_FILE_SIZE until known; under cs */
 HRESULT file_make_temp_name(struct do_file *file);    /* under cs */
 HRESULT file_validate_ranges(DWORD count, const BG_FILE_RANGE *ranges);
+/* copy, sort by offset and check a caller's ranges (NULL for count 0) */
+HRESULT file_make_ranges(DWORD count, const BG_FILE_RANGE *in, struct file_range **out);
 HRESULT file_check_local_name(const WCHAR *local_name);
 HRESULT file_check_remote_name(const WCHAR *remote_name);
 void file_close_writer(struct do_file *file);   /* under cs */
@@ -264,13 +282,27 @@ HRESULT file_commit(struct do_file *file);   /* temp -> local name; under cs */
 /* manager.c: the job table */
 void manager_add_job(struct do_job *job);
 void manager_remove_job(struct do_job *job);
-HRESULT manager_find_job(const GUID *id, struct do_job **job);
-HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count);
+HRESULT manager_find_job(const GUID *id, struct do_job **job);   /* BITS-style jobs only */
+#define SNAPSHOT_JOBS      0x1   /* BITS-style jobs */
+#define SNAPSHOT_DOWNLOADS 0x2   /* the cores of IDODownload downloads */
+HRESULT manager_snapshot(DWORD which, struct do_job ***jobs, ULONG *count);  /* live ones */
+HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count);  /* = SNAPSHOT_JOBS */
 
-/* enum_jobs.c, enum_files.c, error.c */
+/* enumerator.c, error.c */
 HRESULT enum_jobs_create(struct do_job **jobs, ULONG count, IEnumBackgroundCopyJobs **out);
+/* takes items and their references, even on failure */
+HRESULT enum_unknowns_create(IUnknown **items, ULONG count, IEnumUnknown **out);
 HRESULT enum_files_create(struct do_job *job, IEnumBackgroundCopyFiles **out);
 HRESULT copy_error_create(struct do_job *job, IBackgroundCopyError **out);
+
+/* download.c: the IDOManager generation's download on top of a job */
+HRESULT download_create(struct do_job **job);              /* a new job in Created */
+void download_free(struct do_download *download);          /* by job_destroy */
+IDODownload *download_iface(struct do_job *job);           /* no reference added */
+BOOL download_matches(struct do_job *job, const DO_DOWNLOAD_ENUM_CATEGORY *category);
+void download_state_changed(struct do_job *job);           /* job_set_state's hook; under cs */
+BOOL download_status_due(struct do_job *job);              /* an OnStatusChange is owed now; under cs */
+void download_deliver_status(struct do_job *job);          /* notifier thread; under no lock */
 
 /* errtext.c: text for DO_E_*, HTTP and Win32 codes */
 HRESULT error_description(HRESULT code, DWORD langid, WCHAR **text);

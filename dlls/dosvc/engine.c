@@ -179,7 +179,9 @@ static DWORD CALLBACK notifier_proc(void *arg)
     struct do_job *job = arg;
     HRESULT init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 
-    deliver_callbacks(job);
+    /* an IDODownload has its own callback interface and pacing: download.c */
+    if (job->download) download_deliver_status(job);
+    else deliver_callbacks(job);
     if (SUCCEEDED(init)) CoUninitialize();
     job_release(job);
     return 0;
@@ -190,7 +192,11 @@ void engine_notify(struct do_job *job)
     BOOL start = FALSE;
 
     EnterCriticalSection(&job->cs);
-    if (!job->callback)
+    if (job->download)
+    {
+        if (!job->callback_busy && download_status_due(job)) start = job->callback_busy = TRUE;
+    }
+    else if (!job->callback)
         job->notify_pending = FALSE;   /* nobody to tell */
     else if (!job->callback_busy && (job->notify_pending || job->transferred_owed || job->error_owed))
         start = job->callback_busy = TRUE;
@@ -253,6 +259,7 @@ struct run_context
     WCHAR *proxy_list;
     WCHAR *proxy_bypass;
     WCHAR *custom_headers;
+    WCHAR *custom_auth_headers;
     struct job_credential credentials[MAX_JOB_CREDENTIALS];
     ULONG credential_count;
     LONG generation;
@@ -268,13 +275,14 @@ static void run_context_clear(struct run_context *ctx)
     free(ctx->proxy_list);
     free(ctx->proxy_bypass);
     free(ctx->custom_headers);
+    free(ctx->custom_auth_headers);
     for (i = 0; i < ctx->credential_count; i++)
     {
         free(ctx->credentials[i].user);
         free(ctx->credentials[i].password);
     }
     ctx->session = NULL;
-    ctx->proxy_list = ctx->proxy_bypass = ctx->custom_headers = NULL;
+    ctx->proxy_list = ctx->proxy_bypass = ctx->custom_headers = ctx->custom_auth_headers = NULL;
     ctx->credential_count = 0;
 }
 
@@ -287,6 +295,7 @@ static void run_context_capture(struct do_job *job, struct run_context *ctx)
     ctx->proxy_list = strdupW(job->proxy_list);
     ctx->proxy_bypass = strdupW(job->proxy_bypass);
     ctx->custom_headers = strdupW(job->custom_headers);
+    ctx->custom_auth_headers = strdupW(job->custom_auth_headers);
     for (i = 0; i < job->credential_count; i++)
     {
         ctx->credentials[i] = job->credentials[i];
@@ -316,6 +325,7 @@ struct file_fetch
     struct do_job *job;
     struct do_file *file;
     struct run_context *ctx;
+    IStream *stream;    /* the file's stream sink, our own reference, or NULL */
     WCHAR *url;
     WCHAR *validator;   /* ETag or Last-Modified of the bytes we have */
     ULONGLONG started;
@@ -327,6 +337,48 @@ static BOOL run_is_current(struct file_fetch *fetch)
     return fetch->job->run_generation == fetch->ctx->generation;
 }
 
+/* Hand received bytes to a stream sink.  IStream::Write is a call into the
+ * client, so it is made without the job's lock.  Order needs no lock: a job
+ * has one worker at a time and it fetches pieces in local order, so the
+ * stream gets them back to back.  Abort takes the stream off the file under
+ * the lock, so no write starts once it returned; it does not wait for one
+ * already under way, which may be the very call that is calling Abort. */
+static HRESULT store_stream_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *data, DWORD size, UINT64 wire)
+{
+    ULONG written = 0;
+    HRESULT hr = S_OK;
+
+    EnterCriticalSection(&fetch->job->cs);
+    if (!fetch->file->stream || !run_is_current(fetch))
+        hr = E_ABORT;
+    else if (local != fetch->file->bytes_done)
+    {
+        ERR("stream sink out of order: %s, expected %s\n", wine_dbgstr_longlong(local),
+            wine_dbgstr_longlong(fetch->file->bytes_done));
+        hr = E_UNEXPECTED;
+    }
+    LeaveCriticalSection(&fetch->job->cs);
+    if (FAILED(hr)) return hr;
+
+    if (size && SUCCEEDED(hr = IStream_Write(fetch->stream, data, size, &written)) && written != size)
+        hr = STG_E_MEDIUMFULL;
+    /* E_ABORT means "stopped by Pause/Abort" to the worker, not a failure */
+    if (hr == E_ABORT) hr = STG_E_WRITEFAULT;
+    if (FAILED(hr)) WARN("IStream::Write failed: %#lx (%lu of %lu written)\n", hr, written, size);
+
+    EnterCriticalSection(&fetch->job->cs);
+    /* what the client got is counted even if the run ended meanwhile: a
+     * resume must go on right after it */
+    fetch->file->bytes_done += min(written, size);
+    fetch->file->bytes_from_http += wire;
+    fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
+    if (written) fetch->job->last_progress_tick = GetTickCount64();
+    job_touch(fetch->job);
+    LeaveCriticalSection(&fetch->job->cs);
+    engine_notify(fetch->job);
+    return hr;
+}
+
 /* Write received bytes at their place and count them.  The write is made
  * under the job's lock: Cancel and Complete close the handle under the same
  * lock, so no byte ever lands in a file they have let go of. */
@@ -334,6 +386,8 @@ static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *d
 {
     OVERLAPPED ov = { 0 };
     DWORD written, error;
+
+    if (fetch->stream) return store_stream_bytes(fetch, local, data, size, wire);
 
     EnterCriticalSection(&fetch->job->cs);
     if (!fetch->file->write_handle || !run_is_current(fetch))
@@ -389,6 +443,16 @@ static void record_response(struct file_fetch *fetch, const struct http_response
     file->http_connections++;
     free(file->response_headers);
     file->response_headers = strdupW(resp->headers);
+    if (resp->server_ip)
+    {
+        free(file->server_ip);
+        file->server_ip = strdupW(resp->server_ip);
+    }
+    if (resp->final_url && wcscmp(resp->final_url, fetch->url))
+    {
+        free(file->redirect_target);
+        file->redirect_target = strdupW(resp->final_url);
+    }
     if (resp->status == HTTP_STATUS_OK || resp->status == HTTP_STATUS_PARTIAL_CONTENT)
     {
         free(file->etag);
@@ -422,6 +486,7 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
     params.if_range = if_range ? fetch->validator : NULL;
     params.credentials = fetch->ctx->credentials;
     params.credential_count = fetch->ctx->credential_count;
+    params.auth_headers = fetch->ctx->custom_auth_headers;
     params.abort_event = fetch->job->wake_event;
     if (FAILED(hr = http_request_send(fetch->ctx->session, &params, req, resp))) return hr;
     record_response(fetch, resp);
@@ -430,10 +495,16 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
     return S_OK;
 }
 
-static void restart_file(struct file_fetch *fetch)
+static HRESULT restart_file(struct file_fetch *fetch)
 {
     LARGE_INTEGER zero = { 0 };
 
+    /* bytes handed to a stream cannot be taken back */
+    if (fetch->stream)
+    {
+        WARN("%s cannot be resumed and its sink is a stream\n", debugstr_w(fetch->url));
+        return DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    }
     TRACE("restarting %s from zero\n", debugstr_w(fetch->url));
     EnterCriticalSection(&fetch->job->cs);
     if (fetch->file->write_handle)
@@ -444,6 +515,7 @@ static void restart_file(struct file_fetch *fetch)
     fetch->file->bytes_done = 0;
     job_touch(fetch->job);
     LeaveCriticalSection(&fetch->job->cs);
+    return S_OK;
 }
 
 /* The whole remote file, resumed with Range/If-Range when bytes are already here. */
@@ -467,7 +539,12 @@ static HRESULT fetch_whole(struct file_fetch *fetch, UINT64 done)
         if (resp.status == HTTP_STATUS_OK)
         {
             /* no Range support, or the file changed (If-Range): start over */
-            if (ranged) restart_file(fetch);
+            if (ranged && FAILED(hr = restart_file(fetch)))
+            {
+                http_request_close(req);
+                http_response_clear(&resp);
+                return hr;
+            }
             done = 0;
             break;
         }
@@ -476,7 +553,7 @@ static HRESULT fetch_whole(struct file_fetch *fetch, UINT64 done)
         {
             /* the file shrank under us: fetch it again from the start */
             http_response_clear(&resp);
-            restart_file(fetch);
+            if (FAILED(hr = restart_file(fetch))) return hr;
             done = 0;
             continue;
         }
@@ -516,7 +593,7 @@ static HRESULT fetch_whole(struct file_fetch *fetch, UINT64 done)
 static struct piece *pending_pieces(const struct do_file *file, UINT64 done, UINT64 remote_size, DWORD *count)
 {
     struct piece *pieces;
-    UINT64 local = 0;
+    UINT64 local = file->range_base;
     DWORD i, n = 0;
 
     if (!(pieces = malloc(file->range_count * sizeof(*pieces)))) return NULL;
@@ -732,13 +809,15 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     fetch.started = GetTickCount64();
 
     EnterCriticalSection(&job->cs);
-    hr = file_make_temp_name(file);
+    /* a stream sink needs no temp file; the worker keeps the stream alive while it writes */
+    if ((fetch.stream = file->stream)) IStream_AddRef(fetch.stream);
+    hr = fetch.stream ? S_OK : file_make_temp_name(file);
     if (SUCCEEDED(hr))
     {
         fetch.url = strdupW(file->remote_name);
         temp = strdupW(file->temp_name);
         fetch.validator = strdupW(file->etag ? file->etag : file->last_modified);
-        if (!fetch.url || !temp) hr = E_OUTOFMEMORY;
+        if (!fetch.url || (!temp && !fetch.stream)) hr = E_OUTOFMEMORY;
     }
     done = file->bytes_done;
     ranged = file->range_count != 0;
@@ -746,7 +825,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     LeaveCriticalSection(&job->cs);
 
     if (SUCCEEDED(hr) && !ctx->session) hr = http_session_create(&ctx->settings, &ctx->session);
-    if (SUCCEEDED(hr)) hr = open_temp(&fetch, temp, &done);
+    if (SUCCEEDED(hr) && !fetch.stream) hr = open_temp(&fetch, temp, &done);
     if (SUCCEEDED(hr))
     {
         if (!done && !ranged)
@@ -765,6 +844,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     free(fetch.url);
     free(fetch.validator);
     free(temp);
+    if (fetch.stream) IStream_Release(fetch.stream);
     *context = fetch.context;
     return hr;
 }
@@ -809,10 +889,12 @@ static DWORD CALLBACK worker_proc(void *arg)
     struct run_context ctx = { 0 };
     struct do_file *file;
     BG_ERROR_CONTEXT context;
-    HRESULT hr;
+    HRESULT hr, init;
 
     TRACE("worker for job %s starts\n", debugstr_guid(&job->id));
     if (!(ctx.buffer = malloc(READ_BUFFER_SIZE))) ERR("no memory for the read buffer\n");
+    /* a stream sink is a proxy to the client's object: calls need an apartment */
+    init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 
     EnterCriticalSection(&job->cs);
     for (;;)
@@ -829,7 +911,7 @@ static DWORD CALLBACK worker_proc(void *arg)
             job_set_state(job, BG_JOB_STATE_TRANSFERRED);
             break;
         }
-        if (!file->local_name)
+        if (!file->local_name && !file->stream)
         {
             job_set_error(job, DO_E_FILE_DOWNLOADSINK_UNSPECIFIED, BG_ERROR_CONTEXT_NONE, file);
             job_set_state(job, BG_JOB_STATE_ERROR);
@@ -877,6 +959,7 @@ static DWORD CALLBACK worker_proc(void *arg)
     engine_notify(job);
     run_context_clear(&ctx);
     free(ctx.buffer);
+    if (SUCCEEDED(init)) CoUninitialize();
     TRACE("worker for job %s ends\n", debugstr_guid(&job->id));
     finish_worker(job);
     job_release(job);
@@ -1062,7 +1145,7 @@ void engine_shutdown(void)
         struct do_job **jobs;
         ULONG count;
 
-        if (SUCCEEDED(manager_snapshot_jobs(&jobs, &count)))
+        if (SUCCEEDED(manager_snapshot(SNAPSHOT_JOBS | SNAPSHOT_DOWNLOADS, &jobs, &count)))
         {
             for (i = 0; i < count; i++)
             {

@@ -67,7 +67,11 @@ void file_free(struct do_file *file)
     free(file->etag);
     free(file->last_modified);
     free(file->response_headers);
+    free(file->redirect_target);
+    free(file->server_ip);
     file_close_writer(file);
+    /* a stream sink still held here belongs to a download torn down without Abort/Finalize */
+    if (file->stream) IStream_Release(file->stream);
     free(file);
 }
 
@@ -189,7 +193,7 @@ HRESULT file_validate_ranges(DWORD count, const BG_FILE_RANGE *ranges)
 }
 
 /* Copy, sort and check the ranges a caller gave. */
-static HRESULT make_ranges(DWORD count, const BG_FILE_RANGE *in, struct file_range **out)
+HRESULT file_make_ranges(DWORD count, const BG_FILE_RANGE *in, struct file_range **out)
 {
     struct file_range *ranges, *scratch;
     HRESULT hr = S_OK;
@@ -229,7 +233,7 @@ static HRESULT make_ranges(DWORD count, const BG_FILE_RANGE *in, struct file_ran
 
 UINT64 file_total_bytes(const struct do_file *file)
 {
-    UINT64 total = 0;
+    UINT64 total = file->range_base;
     DWORD i;
 
     if (!file->range_count) return file->remote_size;
@@ -843,7 +847,7 @@ HRESULT file_create(struct do_job *job, const WCHAR *file_id, const WCHAR *remot
     file->size_hint = size_hint;
     file->range_count = range_count;
 
-    if (FAILED(hr = make_ranges(range_count, ranges, &file->ranges)))
+    if (FAILED(hr = file_make_ranges(range_count, ranges, &file->ranges)))
     {
         file_free(file);
         return hr;

@@ -25,6 +25,9 @@
  * receive headers, read) and sleeps until WinHTTP reports the step done.
  */
 
+/* winsock2.h first: it gives winhttp.h the sockaddr types of WINHTTP_CONNECTION_INFO */
+#include "winsock2.h"
+#include "ws2ipdef.h"
 #include "dosvc_private.h"
 #include "http.h"
 
@@ -50,7 +53,38 @@ struct http_request
     DWORD completion;        /* WINHTTP_CALLBACK_STATUS_* of the last step */
     DWORD bytes;             /* READ_COMPLETE */
     DWORD error;             /* REQUEST_ERROR */
+    WCHAR *url;              /* where the request is now: the URL asked for, then each redirect's */
 };
+
+/* A redirect's Location made absolute against the URL it answered. */
+static WCHAR *resolve_location(const WCHAR *base, const WCHAR *location)
+{
+    const WCHAR *end, *p;
+    size_t keep;
+    WCHAR *url;
+
+    if (!wcsnicmp(location, L"http://", 7) || !wcsnicmp(location, L"https://", 8)) return strdupW(location);
+    if (!(p = wcsstr(base, L"://"))) return NULL;
+    p += 3;
+    if (location[0] == '/' && location[1] == '/')
+        keep = p - 2 - base;                          /* scheme-relative */
+    else if (location[0] == '/')
+    {
+        for (end = p; *end && *end != '/' && *end != '?' && *end != '#'; end++);
+        keep = end - base;                            /* absolute path */
+    }
+    else
+    {
+        for (end = p; *end && *end != '?' && *end != '#'; end++);
+        while (end > p && end[-1] != '/') end--;
+        keep = end - base;                            /* relative to the base's directory */
+        if (end == p) return NULL;
+    }
+    if (!(url = malloc((keep + lstrlenW(location) + 1) * sizeof(WCHAR)))) return NULL;
+    memcpy(url, base, keep * sizeof(WCHAR));
+    lstrcpyW(url + keep, location);
+    return url;
+}
 
 static void CALLBACK status_callback(HINTERNET handle, DWORD_PTR context, DWORD status, void *info, DWORD len)
 {
@@ -76,6 +110,18 @@ static void CALLBACK status_callback(HINTERNET handle, DWORD_PTR context, DWORD 
         break;
     case WINHTTP_CALLBACK_STATUS_HANDLE_CLOSING:
         if (handle == req->request) SetEvent(req->closed);
+        break;
+    case WINHTTP_CALLBACK_STATUS_REDIRECT:
+        /* inside a step the worker is waiting for, so nobody else touches req->url */
+        if (info && req->url)
+        {
+            WCHAR *url = resolve_location(req->url, info);
+            if (url)
+            {
+                free(req->url);
+                req->url = url;
+            }
+        }
         break;
     default:
         break;
@@ -114,7 +160,8 @@ HRESULT http_session_create(const struct http_settings *settings, struct http_se
         return hr;
     }
     WinHttpSetStatusCallback(session->session, status_callback,
-                             WINHTTP_CALLBACK_FLAG_ALL_COMPLETIONS | WINHTTP_CALLBACK_FLAG_HANDLES, 0);
+                             WINHTTP_CALLBACK_FLAG_ALL_COMPLETIONS | WINHTTP_CALLBACK_FLAG_HANDLES |
+                             WINHTTP_CALLBACK_FLAG_REDIRECT, 0);
     session->security_flags = settings->security_flags;
     session->timeout_ms = settings->timeout_ms;
     *out = session;
@@ -220,8 +267,56 @@ static BOOL parse_content_range(const WCHAR *s, struct http_response *resp)
     return TRUE;
 }
 
+/* Text form of an IPv4 or IPv6 address ("127.0.0.1", "::1"); written out
+ * here so the service needs no winsock for it. */
+static WCHAR *format_address(const SOCKADDR_STORAGE *addr)
+{
+    WCHAR buffer[64], *p = buffer;
+    int i, best = -1, best_len = 0, run = 0;
+
+    if (addr->ss_family == AF_INET)
+    {
+        const BYTE *b = (const BYTE *)&((const SOCKADDR_IN *)addr)->sin_addr;
+        swprintf(buffer, ARRAY_SIZE(buffer), L"%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+        return strdupW(buffer);
+    }
+    if (addr->ss_family == AF_INET6)
+    {
+        const BYTE *b = (const BYTE *)&((const SOCKADDR_IN6 *)addr)->sin6_addr;
+        WORD groups[8];
+
+        for (i = 0; i < 8; i++) groups[i] = (b[2 * i] << 8) | b[2 * i + 1];
+        /* the longest run of two or more zero groups becomes "::" (RFC 5952) */
+        for (i = 0; i < 8; i++)
+        {
+            run = groups[i] ? 0 : run + 1;
+            if (run > best_len)
+            {
+                best_len = run;
+                best = i - run + 1;
+            }
+        }
+        if (best_len < 2) best = -1;
+        for (i = 0; i < 8; i++)
+        {
+            if (i == best)
+            {
+                p += swprintf(p, buffer + ARRAY_SIZE(buffer) - p, L"::");
+                i += best_len - 1;
+                continue;
+            }
+            if (i && i != best + best_len) *p++ = ':';
+            p += swprintf(p, buffer + ARRAY_SIZE(buffer) - p, L"%x", groups[i]);
+        }
+        *p = 0;
+        return strdupW(buffer);
+    }
+    return NULL;
+}
+
 static void read_response(struct http_request *req, struct http_response *resp)
 {
+    WINHTTP_CONNECTION_INFO info;
     DWORD status = 0, size = sizeof(status);
     const WCHAR *end;
     WCHAR *value;
@@ -252,6 +347,12 @@ static void read_response(struct http_request *req, struct http_response *resp)
     resp->last_modified = query_header(req->request, WINHTTP_QUERY_LAST_MODIFIED);
     resp->headers = query_header(req->request, WINHTTP_QUERY_RAW_HEADERS_CRLF);
 
+    memset(&info, 0, sizeof(info));
+    info.cbSize = size = sizeof(info);
+    if (WinHttpQueryOption(req->request, WINHTTP_OPTION_CONNECTION_INFO, &info, &size))
+        resp->server_ip = format_address(&info.RemoteAddress);
+    else TRACE("no connection info: %lu\n", GetLastError());
+
     size = 0;
     WinHttpQueryOption(req->request, WINHTTP_OPTION_URL, NULL, &size);
     if (size && (resp->final_url = malloc(size + sizeof(WCHAR))) &&
@@ -260,6 +361,8 @@ static void read_response(struct http_request *req, struct http_response *resp)
         free(resp->final_url);
         resp->final_url = NULL;
     }
+    /* Wine 8 does not answer WINHTTP_OPTION_URL; the redirects we saw tell the same */
+    if (!resp->final_url) resp->final_url = strdupW(req->url);
 }
 
 void http_response_clear(struct http_response *resp)
@@ -268,6 +371,7 @@ void http_response_clear(struct http_response *resp)
     free(resp->last_modified);
     free(resp->headers);
     free(resp->final_url);
+    free(resp->server_ip);
     memset(resp, 0, sizeof(*resp));
 }
 
@@ -410,6 +514,7 @@ static void request_free(struct http_request *req)
     if (req->connect) WinHttpCloseHandle(req->connect);
     CloseHandle(req->step_done);
     CloseHandle(req->closed);
+    free(req->url);
     free(req);
 }
 
@@ -420,6 +525,7 @@ HRESULT http_request_send(struct http_session *session, const struct http_fetch_
     URL_COMPONENTS url;
     struct http_request *req;
     WCHAR *host = NULL, *headers = NULL;
+    BOOL auth_headers_sent = FALSE;
     HRESULT hr = S_OK;
     int attempt;
 
@@ -435,7 +541,8 @@ HRESULT http_request_send(struct http_session *session, const struct http_fetch_
     req->closed = CreateEventW(NULL, TRUE, FALSE, NULL);
     req->abort_event = params->abort_event;
     req->timeout_ms = session->timeout_ms;
-    if (!req->step_done || !req->closed || !(host = malloc((url.dwHostNameLength + 1) * sizeof(WCHAR))) ||
+    req->url = strdupW(params->url);
+    if (!req->step_done || !req->closed || !req->url || !(host = malloc((url.dwHostNameLength + 1) * sizeof(WCHAR))) ||
         !(headers = build_headers(params)))
     {
         hr = E_OUTOFMEMORY;
@@ -466,10 +573,20 @@ HRESULT http_request_send(struct http_session *session, const struct http_fetch_
         if (FAILED(hr = send_and_receive(req, headers))) break;
         http_response_clear(resp);
         read_response(req, resp);
-        if ((resp->status != HTTP_STATUS_DENIED && resp->status != HTTP_STATUS_PROXY_AUTH_REQ) ||
-            !set_credentials(req, resp->status, params->credentials, params->credential_count))
+        if (resp->status != HTTP_STATUS_DENIED && resp->status != HTTP_STATUS_PROXY_AUTH_REQ) break;
+        if (set_credentials(req, resp->status, params->credentials, params->credential_count))
+        {
+            TRACE("retrying %s with credentials after %lu\n", debugstr_w(params->url), resp->status);
+            continue;
+        }
+        /* IDODownload's HttpCustomAuthHeaders: shown to the server only once it asks */
+        if (resp->status != HTTP_STATUS_DENIED || !params->auth_headers || !*params->auth_headers ||
+            auth_headers_sent ||
+            !WinHttpAddRequestHeaders(req->request, params->auth_headers, (DWORD)-1,
+                                      WINHTTP_ADDREQ_FLAG_ADD | WINHTTP_ADDREQ_FLAG_REPLACE))
             break;
-        TRACE("retrying %s with credentials after %lu\n", debugstr_w(params->url), resp->status);
+        auth_headers_sent = TRUE;
+        TRACE("retrying %s with the custom authentication headers\n", debugstr_w(params->url));
     }
 
 done:

@@ -30,6 +30,7 @@ struct http_fetch_params
     const WCHAR *if_range;        /* validator sent as If-Range with a Range, or NULL */
     const struct job_credential *credentials;
     ULONG credential_count;
+    const WCHAR *auth_headers;    /* added to answer a 401 no credential fits, or NULL */
     HANDLE abort_event;           /* set: give up at once with E_ABORT */
 };
 
@@ -44,6 +45,7 @@ struct http_response
     WCHAR *last_modified;
     WCHAR *headers;               /* raw response headers */
     WCHAR *final_url;             /* after redirects */
+    WCHAR *server_ip;             /* the server's address as text, or NULL if unknown */
 };
 
 struct http_session;

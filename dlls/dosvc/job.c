@@ -83,6 +83,8 @@ void job_set_state(struct do_job *job, BG_JOB_STATE state)
     job->transferred_owed = state == BG_JOB_STATE_TRANSFERRED;
     job->error_owed = state == BG_JOB_STATE_ERROR;
     job_touch(job);
+    /* an IDODownload reports every state change, not just the latest one */
+    if (job->download) download_state_changed(job);
 }
 
 void job_clear_error(struct do_job *job)
@@ -126,7 +128,7 @@ void job_get_progress(struct do_job *job, BG_JOB_PROGRESS *progress)
 }
 
 /* The SID of whoever is calling, as a string: the owner of a new job. */
-static WCHAR *caller_sid(void)
+WCHAR *caller_sid(void)
 {
     BYTE buffer[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
     TOKEN_USER *user = (TOKEN_USER *)buffer;
@@ -226,6 +228,7 @@ static void job_destroy(struct do_job *job)
     ULONG i;
 
     TRACE("destroying job %s\n", debugstr_guid(&job->id));
+    if (job->download) download_free(job->download);
     for (i = 0; i < job->file_count; i++) file_free(job->files[i]);
     free(job->files);
     job_clear_error(job);
@@ -238,6 +241,7 @@ static void job_destroy(struct do_job *job)
     free(job->proxy_list);
     free(job->proxy_bypass);
     free(job->custom_headers);
+    free(job->custom_auth_headers);
     for (i = 0; i < job->credential_count; i++)
     {
         free(job->credentials[i].user);

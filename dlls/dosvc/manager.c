@@ -137,8 +137,9 @@ HRESULT manager_find_job(const GUID *id, struct do_job **job)
         struct do_job *candidate = job_table[i];
 
         if (!IsEqualGUID(&candidate->id, id)) continue;
-        /* A job on its way out of the table is already gone for clients. */
-        if (job_is_final(candidate)) break;
+        /* A job on its way out of the table is already gone for clients;
+         * an IDODownload's core is not a job for the BITS-style API. */
+        if (job_is_final(candidate) || candidate->download) break;
         job_addref(candidate);
         *job = candidate;
         hr = S_OK;
@@ -148,12 +149,12 @@ HRESULT manager_find_job(const GUID *id, struct do_job **job)
     return hr;
 }
 
-HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count)
+HRESULT manager_snapshot(DWORD which, struct do_job ***jobs, ULONG *count)
 {
     struct do_job **snapshot;
     ULONG i, n = 0;
 
-    TRACE("%p, %p.\n", jobs, count);
+    TRACE("%#lx, %p, %p.\n", which, jobs, count);
 
     if (!jobs || !count) return E_INVALIDARG;
     *jobs = NULL;
@@ -169,6 +170,8 @@ HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count)
     for (i = 0; i < job_table_count; i++)
     {
         if (job_is_final(job_table[i])) continue;
+        /* the download pointer is set before a job enters the table and never changes */
+        if (!(which & (job_table[i]->download ? SNAPSHOT_DOWNLOADS : SNAPSHOT_JOBS))) continue;
         job_addref(job_table[i]);
         snapshot[n++] = job_table[i];
     }
@@ -179,11 +182,17 @@ HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count)
     return S_OK;
 }
 
+HRESULT manager_snapshot_jobs(struct do_job ***jobs, ULONG *count)
+{
+    return manager_snapshot(SNAPSHOT_JOBS, jobs, count);
+}
+
 /* ------------------------------------------------------------------ the manager object */
 
 struct manager
 {
     IBackgroundCopyManager IBackgroundCopyManager_iface;
+    IDOManager IDOManager_iface;
 };
 
 static HRESULT WINAPI manager_QueryInterface(IBackgroundCopyManager *iface, REFIID riid, void **out)
@@ -299,7 +308,121 @@ static const IBackgroundCopyManagerVtbl manager_vtbl =
     manager_GetErrorDescription,
 };
 
-static struct manager manager = { { &manager_vtbl } };
+/* ------------------------------------------------------------------ IDOManager */
+
+/*
+ * The IDOManager generation shares the class object, the job table and the
+ * transfer core with the BITS-style manager above; download.c puts the
+ * IDODownload face on a job.
+ */
+
+static HRESULT WINAPI do_manager_QueryInterface(IDOManager *iface, REFIID riid, void **out)
+{
+    TRACE("%p, %s, %p.\n", iface, debugstr_guid(riid), out);
+
+    return manager_query_interface(riid, out);
+}
+
+static ULONG WINAPI do_manager_AddRef(IDOManager *iface)
+{
+    TRACE("%p.\n", iface);
+    return 2;
+}
+
+static ULONG WINAPI do_manager_Release(IDOManager *iface)
+{
+    TRACE("%p.\n", iface);
+    return 1;
+}
+
+static HRESULT WINAPI do_manager_CreateDownload(IDOManager *iface, IDODownload **ret)
+{
+    struct do_job *job;
+    HRESULT hr;
+
+    TRACE("%p, %p.\n", iface, ret);
+
+    if (!ret) return E_INVALIDARG;
+    *ret = NULL;
+
+    if (FAILED(hr = download_create(&job))) return hr;
+    /* the table keeps the download until Finalize or Abort, whoever still holds it */
+    if (FAILED(hr = add_job(job)))
+    {
+        job_release(job);
+        return hr;
+    }
+    /* the reference download_create gave us goes to the caller */
+    *ret = download_iface(job);
+    TRACE("created download %s.\n", debugstr_guid(&job->id));
+    return S_OK;
+}
+
+static BOOL is_same_user(const struct do_job *job, const WCHAR *sid)
+{
+    /* job->owner is set at creation and never changes for a download */
+    return sid && job->owner && !wcscmp(job->owner, sid);
+}
+
+static HRESULT WINAPI do_manager_EnumDownloads(IDOManager *iface, const DO_DOWNLOAD_ENUM_CATEGORY *category,
+                                               IEnumUnknown **ret)
+{
+    struct do_job **jobs;
+    IUnknown **items;
+    ULONG count, i, n = 0;
+    WCHAR *sid;
+    HRESULT hr;
+
+    TRACE("%p, %p, %p.\n", iface, category, ret);
+
+    if (!ret) return E_INVALIDARG;
+    *ret = NULL;
+    if (category)
+    {
+        TRACE("category %d, %s.\n", category->Property, debugstr_w(category->Value));
+        /* only the identifying properties can be searched for */
+        if ((unsigned int)category->Property > DODownloadProperty_LocalPath) return DO_E_UNKNOWN_PROPERTY_ID;
+        if (!category->Value) return E_INVALIDARG;
+    }
+
+    if (!(sid = caller_sid())) return E_OUTOFMEMORY;
+    if (FAILED(hr = manager_snapshot(SNAPSHOT_DOWNLOADS, &jobs, &count)))
+    {
+        free(sid);
+        return hr;
+    }
+    /* the snapshot's references move to the elements; an IDODownload is its own IUnknown */
+    items = (IUnknown **)jobs;
+    /* a client sees the downloads created under its own identity */
+    for (i = 0; i < count; i++)
+    {
+        struct do_job *job = jobs[i];
+
+        if (is_same_user(job, sid) && (!category || download_matches(job, category)))
+            items[n++] = (IUnknown *)download_iface(job);
+        else
+            job_release(job);
+    }
+    free(sid);
+
+    if (!n)
+    {
+        free(items);
+        return DO_E_NO_DOWNLOADS;
+    }
+    return enum_unknowns_create(items, n, ret);
+}
+
+static const IDOManagerVtbl do_manager_vtbl =
+{
+    do_manager_QueryInterface,
+    do_manager_AddRef,
+    do_manager_Release,
+    do_manager_CreateDownload,
+    do_manager_EnumDownloads,
+};
+
+static struct manager manager = { { &manager_vtbl }, { &do_manager_vtbl } };
 
 HRESULT manager_query_interface(REFIID riid, void **out)
 {
@@ -312,6 +435,11 @@ HRESULT manager_query_interface(REFIID riid, void **out)
     if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IBackgroundCopyManager))
     {
         *out = &manager.IBackgroundCopyManager_iface;
+        return S_OK;
+    }
+    if (IsEqualGUID(riid, &IID_IDOManager))
+    {
+        *out = &manager.IDOManager_iface;
         return S_OK;
     }
 

@@ -30,12 +30,14 @@
 #include "ws2ipdef.h"
 #include "dosvc_private.h"
 #include "http.h"
+#include "http_native.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
 struct http_session
 {
     HINTERNET session;
+    struct native_pool *native;   /* plain http:// without a proxy goes over our own sockets */
     BOOL autodetect_proxy;
     ULONG security_flags;
     DWORD timeout_ms;
@@ -54,6 +56,7 @@ struct http_request
     DWORD bytes;             /* READ_COMPLETE */
     DWORD error;             /* REQUEST_ERROR */
     WCHAR *url;              /* where the request is now: the URL asked for, then each redirect's */
+    struct native_request *native;   /* set when http_native.c carries this request instead */
 };
 
 /* A redirect's Location made absolute against the URL it answered. */
@@ -128,6 +131,22 @@ static void CALLBACK status_callback(HINTERNET handle, DWORD_PTR context, DWORD 
     }
 }
 
+/* Does the job talk to servers directly?  Only then can http_native.c carry
+ * its plain-HTTP requests; a proxy of any kind stays WinHTTP's business. */
+static BOOL direct_connection(const struct http_settings *settings)
+{
+    WINHTTP_PROXY_INFO info = { 0 };
+    BOOL direct;
+
+    if (settings->proxy_usage == BG_JOB_PROXY_USAGE_NO_PROXY) return TRUE;
+    if (settings->proxy_usage != BG_JOB_PROXY_USAGE_PRECONFIG) return FALSE;
+    if (!WinHttpGetDefaultProxyConfiguration(&info)) return FALSE;
+    direct = info.dwAccessType == WINHTTP_ACCESS_TYPE_NO_PROXY || !info.lpszProxy || !*info.lpszProxy;
+    GlobalFree(info.lpszProxy);
+    GlobalFree(info.lpszProxyBypass);
+    return direct;
+}
+
 HRESULT http_session_create(const struct http_settings *settings, struct http_session **out)
 {
     struct http_session *session;
@@ -164,6 +183,7 @@ HRESULT http_session_create(const struct http_settings *settings, struct http_se
                              WINHTTP_CALLBACK_FLAG_REDIRECT, 0);
     session->security_flags = settings->security_flags;
     session->timeout_ms = settings->timeout_ms;
+    if (direct_connection(settings)) session->native = native_pool_create();
     *out = session;
     return S_OK;
 }
@@ -171,6 +191,7 @@ HRESULT http_session_create(const struct http_settings *settings, struct http_se
 void http_session_destroy(struct http_session *session)
 {
     if (!session) return;
+    native_pool_destroy(session->native);
     WinHttpCloseHandle(session->session);
     free(session);
 }
@@ -247,7 +268,7 @@ static UINT64 parse_u64(const WCHAR *s, const WCHAR **end)
 }
 
 /* "bytes first-last/total" (total may be "*") */
-static BOOL parse_content_range(const WCHAR *s, struct http_response *resp)
+BOOL http_parse_content_range(const WCHAR *s, struct http_response *resp)
 {
     const WCHAR *p;
 
@@ -333,7 +354,7 @@ static void read_response(struct http_request *req, struct http_response *resp)
     }
     if ((value = query_header(req->request, WINHTTP_QUERY_CONTENT_RANGE)))
     {
-        resp->has_range = parse_content_range(value, resp);
+        resp->has_range = http_parse_content_range(value, resp);
         free(value);
     }
     if ((value = query_header(req->request, WINHTTP_QUERY_RETRY_AFTER)))
@@ -518,8 +539,8 @@ static void request_free(struct http_request *req)
     free(req);
 }
 
-HRESULT http_request_send(struct http_session *session, const struct http_fetch_params *params,
-                          struct http_request **out, struct http_response *resp)
+static HRESULT winhttp_request_send(struct http_session *session, const struct http_fetch_params *params,
+                                    struct http_request **out, struct http_response *resp)
 {
     static const WCHAR *accept[] = { L"*/*", NULL };
     URL_COMPONENTS url;
@@ -602,10 +623,56 @@ done:
     return S_OK;
 }
 
+/* Plain http:// straight to the server goes over our own sockets; an https
+ * redirect, or a server asking for credentials the job has, falls back to WinHTTP. */
+HRESULT http_request_send(struct http_session *session, const struct http_fetch_params *params,
+                          struct http_request **out, struct http_response *resp)
+{
+    struct http_fetch_params redirected;
+    struct native_request *native;
+    struct http_request *req;
+    WCHAR *handoff = NULL;
+    HRESULT hr;
+
+    if (!session->native || !native_http_handles(params->url))
+        return winhttp_request_send(session, params, out, resp);
+
+    hr = native_request_send(session->native, params, session->timeout_ms, session->security_flags,
+                             &native, resp, &handoff);
+    if (hr == S_FALSE)
+    {
+        TRACE("%s continues over https: %s\n", debugstr_w(params->url), debugstr_w(handoff));
+        redirected = *params;
+        redirected.url = handoff;
+        hr = winhttp_request_send(session, &redirected, out, resp);
+        free(handoff);
+        return hr;
+    }
+    if (FAILED(hr)) return hr;
+    if ((resp->status == HTTP_STATUS_DENIED || resp->status == HTTP_STATUS_PROXY_AUTH_REQ) &&
+        (params->credential_count || (params->auth_headers && *params->auth_headers)))
+    {
+        /* authentication schemes are WinHTTP's to speak */
+        native_request_close(native);
+        http_response_clear(resp);
+        return winhttp_request_send(session, params, out, resp);
+    }
+    if (!(req = calloc(1, sizeof(*req))))
+    {
+        native_request_close(native);
+        http_response_clear(resp);
+        return E_OUTOFMEMORY;
+    }
+    req->native = native;
+    *out = req;
+    return S_OK;
+}
+
 HRESULT http_request_read(struct http_request *req, void *buffer, DWORD size, DWORD *read)
 {
     HRESULT hr = S_OK;
 
+    if (req->native) return native_request_read(req->native, buffer, size, read);
     *read = 0;
     req->completion = 0;
     if (!WinHttpReadData(req->request, buffer, size, NULL)) return HRESULT_FROM_WIN32(GetLastError());
@@ -616,5 +683,12 @@ HRESULT http_request_read(struct http_request *req, void *buffer, DWORD size, DW
 
 void http_request_close(struct http_request *req)
 {
-    if (req) request_free(req);
+    if (!req) return;
+    if (req->native)
+    {
+        native_request_close(req->native);
+        free(req);
+        return;
+    }
+    request_free(req);
 }

@@ -106,6 +106,8 @@ struct httpd
     struct log_entry log[MAX_LOG_TARGETS];
     unsigned int log_size;
     unsigned int log_seq;
+    unsigned short wanted_port;     /* httpd_start_on_port, else 0 */
+    volatile LONG64 body_bytes;     /* body bytes handed to sockets, for httpd_body_bytes */
 };
 
 struct request
@@ -1051,6 +1053,7 @@ static unsigned long long send_body_bytes(struct connection *conn, size_t used, 
         }
         used = append_piece(conn, used, src, start + sent, piece, opts->chunked);
         sent += piece;
+        InterlockedExchangeAdd64(&conn->httpd->body_bytes, piece);
         if (opts->rate || sent == limit || IO_BUF_SIZE - used < CHUNK_SIZE + CHUNK_OVERHEAD)
         {
             if (!send_all(conn, conn->io, used)) return ~0ull;
@@ -1584,7 +1587,13 @@ static BOOL open_listener(struct httpd *httpd)
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
+    addr.sin_port = htons(httpd->wanted_port);
+    if (httpd->wanted_port)
+    {
+        /* a port used before by a server that is gone: its connections may linger */
+        BOOL reuse = TRUE;
+        setsockopt(httpd->listener, SOL_SOCKET, SO_REUSEADDR, (const char *)&reuse, sizeof(reuse));
+    }
     if (bind(httpd->listener, (struct sockaddr *)&addr, sizeof(addr))
         || listen(httpd->listener, SOMAXCONN)
         || getsockname(httpd->listener, (struct sockaddr *)&addr, &addr_len)
@@ -1618,7 +1627,7 @@ static void free_httpd(struct httpd *httpd)
     WSACleanup();
 }
 
-struct httpd *httpd_start(void)
+static struct httpd *start_server(unsigned short port)
 {
     struct httpd *httpd;
     WSADATA wsa;
@@ -1631,6 +1640,7 @@ struct httpd *httpd_start(void)
     }
     InitializeCriticalSection(&httpd->cs);
     httpd->listener = INVALID_SOCKET;
+    httpd->wanted_port = port;
     httpd->stop_event = CreateEventW(NULL, TRUE, FALSE, NULL);
     if (!httpd->stop_event || !open_listener(httpd))
     {
@@ -1644,6 +1654,21 @@ struct httpd *httpd_start(void)
         return NULL;
     }
     return httpd;
+}
+
+struct httpd *httpd_start(void)
+{
+    return start_server(0);
+}
+
+struct httpd *httpd_start_on_port(unsigned short port)
+{
+    return start_server(port);
+}
+
+unsigned long long httpd_body_bytes(struct httpd *httpd)
+{
+    return InterlockedCompareExchange64(&httpd->body_bytes, 0, 0);
 }
 
 unsigned short httpd_port(const struct httpd *httpd)

@@ -125,7 +125,13 @@ struct httpd;
 /* Binds 127.0.0.1 on an ephemeral port and starts the accept thread.
  * Returns NULL on failure. */
 struct httpd *httpd_start(void);
+/* The same on a given port (SO_REUSEADDR), so a test that outlives its
+ * first server can serve the same URLs again; NULL if the port is taken. */
+struct httpd *httpd_start_on_port(unsigned short port);
 unsigned short httpd_port(const struct httpd *httpd);
+/* Body bytes of every response so far, as handed to the sockets (not
+ * cleared by httpd_reset_log). */
+unsigned long long httpd_body_bytes(struct httpd *httpd);
 /* Closes the listener and every client connection, joins every thread the
  * server started and frees it.  Returns promptly (well under a second) even
  * with stalled or throttled clients connected. */

@@ -230,6 +230,10 @@ struct do_job
     BOOL error_owed;                     /* JobError due (again) */
     BOOL callback_busy;                  /* a notifier is delivering this job's callbacks */
     BOOL in_run_queue;                   /* waiting for a transfer slot */
+
+    /* store.c bookkeeping; guarded by cs */
+    LONG store_flags;
+    ULONGLONG store_tick;                /* when the record was last written */
 };
 
 static inline struct do_job *impl_from_IBackgroundCopyJob5(IBackgroundCopyJob5 *iface)
@@ -252,6 +256,7 @@ BOOL job_is_final(const struct do_job *job);
 /* change state under job->cs; stamps ModificationTime and owes a notification */
 void job_set_state(struct do_job *job, BG_JOB_STATE state);
 void job_touch(struct do_job *job);      /* a property or progress changed */
+void job_touch_progress(struct do_job *job);   /* only bytes were transferred */
 void job_set_error(struct do_job *job, HRESULT code, BG_ERROR_CONTEXT context, struct do_file *file);
 void job_clear_error(struct do_job *job);
 HRESULT job_add_file(struct do_job *job, const WCHAR *file_id, const WCHAR *remote_name,
@@ -314,6 +319,13 @@ void engine_shutdown(void);
 void engine_job_queued(struct do_job *job);   /* job just became QUEUED; under no lock */
 void engine_stop_run(struct do_job *job);     /* the worker must drop what it does; under cs */
 void engine_notify(struct do_job *job);       /* owe the client a callback; under no lock */
+
+/* store.c: durable jobs, see there */
+HRESULT store_startup(void);
+void store_shutdown(void);
+void store_job_changed(struct do_job *job, BOOL progress_only);   /* under cs */
+void store_job_added(struct do_job *job);                        /* a new job; under no lock */
+void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no lock */
 
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;

@@ -42,6 +42,7 @@
  */
 
 #include "dosvc_private.h"
+#include "store.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -1309,12 +1310,14 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
             job->security_flags = core_security_flags(download);
             break;
         case DODownloadProperty_NonVolatile:
-            /* downloads do not outlive the service yet: stored and reported only */
+            /* the job store keeps the download from now on, or forgets it */
             download->non_volatile = V_BOOL(value) != VARIANT_FALSE;
             break;
         default:
             break;
         }
+        /* saved if NonVolatile (or forgotten, if no longer) */
+        store_job_changed(job, FALSE);
     }
     LeaveCriticalSection(&job->cs);
 
@@ -1422,4 +1425,165 @@ BOOL download_matches(struct do_job *job, const DO_DOWNLOAD_ENUM_CATEGORY *categ
     ret = value && CompareStringOrdinal(value, -1, category->Value, -1, TRUE) == CSTR_EQUAL;
     LeaveCriticalSection(&job->cs);
     return ret;
+}
+
+/* ------------------------------------------------------------------ durability (store.c) */
+
+/* Tags of the download's block in its job's record; the job's own fields
+ * (priority, headers, security flags, no-progress timeout, the file) are
+ * in the job's part.  Callback and stream are the client's objects and are
+ * not kept; neither is SecurityContext, which nothing uses. */
+enum
+{
+    DL_STARTED = 1,
+    DL_URI,
+    DL_CONTENT_ID,
+    DL_DISPLAY_NAME,
+    DL_LOCAL_PATH,
+    DL_COST_POLICY,          /* present only once set */
+    DL_SECURITY_FLAGS,
+    DL_CALLBACK_PERCENT,     /* present only once set */
+    DL_CALLBACK_SECONDS,
+    DL_NO_PROGRESS_TIMEOUT,  /* present only once set */
+    DL_BLOCKING,
+    DL_NETWORK_TOKEN,
+    DL_CORRELATION_VECTOR,
+    DL_DECRYPTION_INFO,
+    DL_INTEGRITY_INFO,
+    DL_INTEGRITY_MANDATORY,  /* present only once set */
+    DL_TOTAL_SIZE,           /* present only once set */
+    DL_DISALLOW_ON_CELLULAR,
+    DL_ALLOW_SECURE_TO_NONSECURE,
+    DL_NON_VOLATILE,
+};
+
+/* Under job->cs.  NonVolatile downloads are kept, unless their bytes go to
+ * a stream, which cannot come back. */
+BOOL download_is_durable(struct do_job *job)
+{
+    return job->download->non_volatile && !job->download->stream;
+}
+
+/* Under job->cs. */
+void download_store_save(struct do_job *job, struct store_writer *w)
+{
+    struct do_download *download = job->download;
+
+    store_put_u32(w, DL_STARTED, download->started);
+    store_put_str(w, DL_URI, download->uri);
+    store_put_str(w, DL_CONTENT_ID, download->content_id);
+    store_put_str(w, DL_DISPLAY_NAME, download->display_name);
+    store_put_str(w, DL_LOCAL_PATH, download->local_path);
+    if (download->cost_policy_set) store_put_u32(w, DL_COST_POLICY, download->cost_policy);
+    store_put_u32(w, DL_SECURITY_FLAGS, download->security_flags);
+    if (download->callback_percent_set) store_put_u32(w, DL_CALLBACK_PERCENT, download->callback_percent);
+    store_put_u32(w, DL_CALLBACK_SECONDS, download->callback_seconds);
+    if (download->no_progress_timeout_set) store_put_u32(w, DL_NO_PROGRESS_TIMEOUT, download->no_progress_timeout);
+    store_put_u32(w, DL_BLOCKING, download->blocking);
+    store_put_u32(w, DL_NETWORK_TOKEN, download->network_token);
+    store_put_str(w, DL_CORRELATION_VECTOR, download->correlation_vector);
+    store_put_str(w, DL_DECRYPTION_INFO, download->decryption_info);
+    store_put_str(w, DL_INTEGRITY_INFO, download->integrity_info);
+    if (download->integrity_mandatory_set) store_put_u32(w, DL_INTEGRITY_MANDATORY, download->integrity_mandatory);
+    if (download->total_size_set) store_put_u64(w, DL_TOTAL_SIZE, download->total_size);
+    store_put_u32(w, DL_DISALLOW_ON_CELLULAR, download->disallow_on_cellular);
+    store_put_u32(w, DL_ALLOW_SECURE_TO_NONSECURE, download->allow_secure_to_nonsecure);
+    store_put_u32(w, DL_NON_VOLATILE, download->non_volatile);
+}
+
+static BOOL load_string(const struct store_reader *value, WCHAR **field)
+{
+    WCHAR *str;
+
+    if (!store_get_str(value, &str)) return FALSE;
+    free(*field);
+    *field = str;
+    return TRUE;
+}
+
+static BOOL load_bstr(const struct store_reader *value, BSTR *field)
+{
+    WCHAR *str;
+    BSTR bstr;
+
+    if (!store_get_str(value, &str)) return FALSE;
+    bstr = SysAllocString(str);
+    free(str);
+    if (!bstr) return FALSE;
+    SysFreeString(*field);
+    *field = bstr;
+    return TRUE;
+}
+
+/* A job read back from the store gets its download again; the job is not
+ * yet visible to anyone. */
+HRESULT download_store_load(struct do_job *job, struct store_reader *block)
+{
+    struct do_download *download;
+    struct store_reader value;
+    BOOL ok = TRUE;
+    UINT32 u32;
+    USHORT tag;
+
+    if (job->download || job->file_count > 1) return E_INVALIDARG;
+    if (!(download = calloc(1, sizeof(*download)))) return E_OUTOFMEMORY;
+    download->IDODownload_iface.lpVtbl = &download_vtbl;
+    download->job = job;
+    download->callback_seconds = 1;
+    InitializeConditionVariable(&download->state_changed);
+
+    while (ok && store_next(block, &tag, &value))
+    {
+        switch (tag)
+        {
+        case DL_STARTED: ok = store_get_u32(&value, &u32) && ((download->started = !!u32), TRUE); break;
+        case DL_URI: ok = load_string(&value, &download->uri); break;
+        case DL_CONTENT_ID: ok = load_string(&value, &download->content_id); break;
+        case DL_DISPLAY_NAME: ok = load_string(&value, &download->display_name); break;
+        case DL_LOCAL_PATH: ok = load_string(&value, &download->local_path); break;
+        case DL_COST_POLICY:
+            ok = store_get_u32(&value, &u32) && ((download->cost_policy = u32), TRUE);
+            download->cost_policy_set = TRUE;
+            break;
+        case DL_SECURITY_FLAGS: ok = store_get_u32(&value, &u32) && ((download->security_flags = u32), TRUE); break;
+        case DL_CALLBACK_PERCENT:
+            ok = store_get_u32(&value, &u32) && ((download->callback_percent = u32), TRUE);
+            download->callback_percent_set = TRUE;
+            break;
+        case DL_CALLBACK_SECONDS: ok = store_get_u32(&value, &u32) && ((download->callback_seconds = u32), TRUE); break;
+        case DL_NO_PROGRESS_TIMEOUT:
+            ok = store_get_u32(&value, &u32) && ((download->no_progress_timeout = u32), TRUE);
+            download->no_progress_timeout_set = TRUE;
+            break;
+        case DL_BLOCKING: ok = store_get_u32(&value, &u32) && ((download->blocking = !!u32), TRUE); break;
+        case DL_NETWORK_TOKEN: ok = store_get_u32(&value, &u32) && ((download->network_token = !!u32), TRUE); break;
+        case DL_CORRELATION_VECTOR: ok = load_bstr(&value, &download->correlation_vector); break;
+        case DL_DECRYPTION_INFO: ok = load_bstr(&value, &download->decryption_info); break;
+        case DL_INTEGRITY_INFO: ok = load_bstr(&value, &download->integrity_info); break;
+        case DL_INTEGRITY_MANDATORY:
+            ok = store_get_u32(&value, &u32) && ((download->integrity_mandatory = !!u32), TRUE);
+            download->integrity_mandatory_set = TRUE;
+            break;
+        case DL_TOTAL_SIZE:
+            ok = store_get_u64(&value, &download->total_size);
+            download->total_size_set = TRUE;
+            break;
+        case DL_DISALLOW_ON_CELLULAR:
+            ok = store_get_u32(&value, &u32) && ((download->disallow_on_cellular = !!u32), TRUE);
+            break;
+        case DL_ALLOW_SECURE_TO_NONSECURE:
+            ok = store_get_u32(&value, &u32) && ((download->allow_secure_to_nonsecure = !!u32), TRUE);
+            break;
+        case DL_NON_VOLATILE: ok = store_get_u32(&value, &u32) && ((download->non_volatile = !!u32), TRUE); break;
+        }
+    }
+    /* a started download has its file, a new one none */
+    if (!ok || block->bad || download->started != (job->file_count == 1))
+    {
+        download_free(download);
+        return E_INVALIDARG;
+    }
+    job->download = download;
+    get_status(download, &download->last_state);
+    return S_OK;
 }

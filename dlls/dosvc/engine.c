@@ -410,7 +410,7 @@ static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *d
     fetch->file->bytes_from_http += wire;
     fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
     fetch->job->last_progress_tick = GetTickCount64();
-    job_touch(fetch->job);
+    job_touch_progress(fetch->job);
     LeaveCriticalSection(&fetch->job->cs);
     engine_notify(fetch->job);
     return S_OK;
@@ -452,6 +452,19 @@ static void record_response(struct file_fetch *fetch, const struct http_response
     {
         free(file->redirect_target);
         file->redirect_target = strdupW(resp->final_url);
+    }
+    if (resp->status == HTTP_STATUS_OK && file->bytes_done && file->write_handle)
+    {
+        /* A full body: the bytes we have may be of another version, and the
+         * validators below no longer vouch for them.  Drop them together
+         * with the old validators, so no saved job pairs old bytes with
+         * the new validators. */
+        LARGE_INTEGER zero = { 0 };
+
+        SetFilePointerEx(file->write_handle, zero, NULL, FILE_BEGIN);
+        SetEndOfFile(file->write_handle);
+        file->bytes_done = 0;
+        job_touch(fetch->job);
     }
     if (resp->status == HTTP_STATUS_OK || resp->status == HTTP_STATUS_PARTIAL_CONTENT)
     {
@@ -836,6 +849,8 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
         hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
     }
 
+    /* what was written must be on disk before a record calls it progress */
+    store_sync_temp(job, file);
     EnterCriticalSection(&job->cs);
     file_close_writer(file);
     /* given up on by Cancel or Complete while we were busy: its bytes go too */

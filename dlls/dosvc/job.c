@@ -71,6 +71,15 @@ void job_touch(struct do_job *job)
 {
     now_filetime(&job->times.ModificationTime);
     job->notify_pending = TRUE;
+    store_job_changed(job, FALSE);
+}
+
+/* Byte progress alone: the store writes it less often (see store.c). */
+void job_touch_progress(struct do_job *job)
+{
+    now_filetime(&job->times.ModificationTime);
+    job->notify_pending = TRUE;
+    store_job_changed(job, TRUE);
 }
 
 void job_set_state(struct do_job *job, BG_JOB_STATE state)
@@ -130,21 +139,28 @@ void job_get_progress(struct do_job *job, BG_JOB_PROGRESS *progress)
 /* The SID of whoever is calling, as a string: the owner of a new job. */
 WCHAR *caller_sid(void)
 {
+    /* the service's own, worked out once: the job store makes thousands of
+     * jobs outside any call at start-up, and four token calls each add up */
+    static WCHAR *process_sid;
     BYTE buffer[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
     TOKEN_USER *user = (TOKEN_USER *)buffer;
     HANDLE token = NULL;
-    WCHAR *str = NULL, *ret;
-    BOOL impersonating;
+    WCHAR *str = NULL, *ret, *copy;
+    BOOL impersonating, from_process = FALSE;
     DWORD size;
 
     impersonating = SUCCEEDED(CoImpersonateClient());
+    if (!impersonating && process_sid) return strdupW(process_sid);
     if (!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token))
-        OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token);
+        from_process = OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token);
     if (impersonating) CoRevertToSelf();
     if (token && GetTokenInformation(token, TokenUser, buffer, sizeof(buffer), &size))
         ConvertSidToStringSidW(user->User.Sid, &str);
     if (token) CloseHandle(token);
     ret = strdupW(str ? str : L"S-1-5-18");
+    if (!impersonating && from_process && str && (copy = strdupW(str)) &&
+        InterlockedCompareExchangePointer((void **)&process_sid, copy, NULL))
+        free(copy);
     LocalFree(str);
     return ret;
 }

@@ -249,6 +249,7 @@ static HRESULT WINAPI manager_CreateJob(IBackgroundCopyManager *iface, const WCH
         return hr;
     }
 
+    store_job_added(job);
     /* The reference job_create gave us goes to the caller; the table has its own. */
     *job_id = job->id;
     *ret = (IBackgroundCopyJob *)&job->IBackgroundCopyJob5_iface;
@@ -352,6 +353,7 @@ static HRESULT WINAPI do_manager_CreateDownload(IDOManager *iface, IDODownload *
         job_release(job);
         return hr;
     }
+    store_job_added(job);
     /* the reference download_create gave us goes to the caller */
     *ret = download_iface(job);
     TRACE("created download %s.\n", debugstr_guid(&job->id));
@@ -451,9 +453,13 @@ HRESULT manager_query_interface(REFIID riid, void **out)
 
 HRESULT core_startup(void)
 {
+    HRESULT hr;
+
     TRACE("\n");
 
-    return engine_startup();
+    if (FAILED(hr = engine_startup())) return hr;
+    /* the saved jobs come back before any client can ask for them */
+    return store_startup();
 }
 
 void core_shutdown(void)
@@ -465,6 +471,8 @@ void core_shutdown(void)
 
     /* Stop the workers first so that nothing touches a job we let go of. */
     engine_shutdown();
+    /* then save what the workers left */
+    store_shutdown();
 
     EnterCriticalSection(&job_table_cs);
     jobs = job_table;

@@ -233,6 +233,7 @@ struct do_job
 
     /* store.c bookkeeping; guarded by cs */
     LONG store_flags;
+    BOOL internal;                       /* the service's own (anchors.c): never listed nor stored */
     ULONGLONG store_tick;                /* when the record was last written */
 };
 
@@ -330,6 +331,9 @@ void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no loc
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;
 
+/* anchors.c: keep one stub of every interface we hand out alive (a Wine 8 rpcrt4 hang) */
+void anchors_startup(void);
+void anchors_shutdown(void);
 /* ------------------------------------------------------------------ helpers */
 
 static inline WCHAR *strdupW(const WCHAR *s)

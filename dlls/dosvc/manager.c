@@ -459,7 +459,9 @@ HRESULT core_startup(void)
 
     if (FAILED(hr = engine_startup())) return hr;
     /* the saved jobs come back before any client can ask for them */
-    return store_startup();
+    if (FAILED(hr = store_startup())) return hr;
+    anchors_startup();
+    return S_OK;
 }
 
 void core_shutdown(void)
@@ -469,6 +471,7 @@ void core_shutdown(void)
 
     TRACE("\n");
 
+    anchors_shutdown();
     /* Stop the workers first so that nothing touches a job we let go of. */
     engine_shutdown();
     /* then save what the workers left */

@@ -456,6 +456,7 @@ static BOOL store_job_is_durable(struct do_job *job)
 {
     ULONG i;
 
+    if (job->internal) return FALSE;
     /* a stream sink lives in the client: nothing of it can come back */
     for (i = 0; i < job->file_count; i++)
         if (job->files[i]->stream) return FALSE;

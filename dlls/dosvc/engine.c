@@ -650,7 +650,8 @@ static UINT64 piece_end(const struct piece *piece)
  * bytes that belong to a piece, drop the gaps between them. */
 static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD first, DWORD last)
 {
-    UINT64 start = pieces[first].remote, end = piece_end(&pieces[last]), pos;
+    UINT64 start = pieces[first].remote, end = piece_end(&pieces[last]), pos, out_local = 0;
+    DWORD out_len;
     struct http_response resp;
     struct http_request *req;
     DWORD read, index = first;
@@ -694,6 +695,10 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             hr = E_ABORT;
             break;
         }
+        /* The pieces lie back to back locally, so what this read holds of them
+         * is one local span: squeeze out the gaps in place (the output never
+         * overtakes the input) and write it once, not once per piece. */
+        out_len = 0;
         while (read && index <= last)
         {
             struct piece *piece = &pieces[index];
@@ -710,14 +715,15 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             }
             piece_left = piece->length == HTTP_SIZE_UNKNOWN ? read : piece->remote + piece->length - pos;
             take = min(piece_left, read);
-            if (FAILED(hr = store_bytes(fetch, piece->local + (pos - piece->remote), data, (DWORD)take, take)))
-                break;
+            if (!out_len) out_local = piece->local + (pos - piece->remote);
+            memmove(fetch->ctx->buffer + out_len, data, (size_t)take);
+            out_len += (DWORD)take;
             data += take;
             read -= (DWORD)take;
             pos += take;
             if (piece->length != HTTP_SIZE_UNKNOWN && pos == piece->remote + piece->length) index++;
         }
-        if (FAILED(hr)) break;
+        if (out_len && FAILED(hr = store_bytes(fetch, out_local, fetch->ctx->buffer, out_len, out_len))) break;
     }
     http_request_close(req);
     if (FAILED(hr)) return hr;

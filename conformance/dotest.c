@@ -336,3 +336,46 @@ void finish_job(IBackgroundCopyJob *job)
     }
     IBackgroundCopyJob_Release(job);
 }
+
+/* ---- shared by the IDOManager tests (download.c, download_props.c) ---- */
+
+const char *dl_state_name(DODownloadState state)
+{
+    static const char *names[] =
+    {
+        "Created", "Transferring", "Transferred", "Finalized", "Aborted", "Paused",
+    };
+    return (unsigned int)state < ARRAY_SIZE(names) ? names[state] : "(invalid)";
+}
+
+void get_dl_status_(unsigned int line, IDODownload *download, DO_DOWNLOAD_STATUS *status)
+{
+    HRESULT hr;
+
+    memset(status, 0xcc, sizeof(*status));
+    hr = IDODownload_GetStatus(download, status);
+    ok_(__FILE__, line)(hr == S_OK, "GetStatus failed: %#lx\n", hr);
+    if (hr != S_OK)
+    {
+        memset(status, 0, sizeof(*status));
+        status->State = (DODownloadState)-1;
+    }
+}
+
+DODownloadState get_dl_state_(unsigned int line, IDODownload *download)
+{
+    DO_DOWNLOAD_STATUS status;
+
+    get_dl_status_(line, download, &status);
+    return status.State;
+}
+
+IDODownload *create_download(IDOManager *manager)
+{
+    IDODownload *download = NULL;
+    HRESULT hr;
+
+    hr = IDOManager_CreateDownload(manager, &download);
+    ok(hr == S_OK && download, "CreateDownload: %#lx, %p\n", hr, download);
+    return hr == S_OK ? download : NULL;
+}

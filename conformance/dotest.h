@@ -94,6 +94,14 @@ IBackgroundCopyFile *get_file(IBackgroundCopyJob *job, ULONG index);
 /* Cancel unless already final, then Release */
 void finish_job(IBackgroundCopyJob *job);
 
+/* IDOManager generation */
+const char *dl_state_name(DODownloadState state);
+IDODownload *create_download(IDOManager *manager);
+#define get_dl_status(download, status) get_dl_status_(__LINE__, download, status)
+void get_dl_status_(unsigned int line, IDODownload *download, DO_DOWNLOAD_STATUS *status);
+#define get_dl_state(download) get_dl_state_(__LINE__, download)
+DODownloadState get_dl_state_(unsigned int line, IDODownload *download);
+
 BOOL file_exists(const WCHAR *path);
 /* number of files in dir matching the wildcard (e.g. L"DO*.tmp") */
 unsigned int count_files(const WCHAR *dir, const WCHAR *pattern);

@@ -61,15 +61,6 @@ static LONG stuck_calls;    /* calls that never returned: skip the final clean-u
 
 /* ------------------------------------------------------------------ helpers */
 
-static const char *dl_state_name(DODownloadState state)
-{
-    static const char *names[] =
-    {
-        "Created", "Transferring", "Transferred", "Finalized", "Aborted", "Paused",
-    };
-    return (unsigned int)state < ARRAY_SIZE(names) ? names[state] : "(invalid)";
-}
-
 static const char *debugstr_variant(const VARIANT *v)
 {
     static char buffers[8][160];
@@ -96,40 +87,6 @@ static const char *debugstr_variant(const VARIANT *v)
         break;
     }
     return buf;
-}
-
-static IDODownload *create_download(void)
-{
-    IDODownload *download = NULL;
-    HRESULT hr;
-
-    hr = IDOManager_CreateDownload(manager, &download);
-    ok(hr == S_OK && download, "CreateDownload: %#lx, %p\n", hr, download);
-    return hr == S_OK ? download : NULL;
-}
-
-#define get_status(download, status) get_status_(__LINE__, download, status)
-static void get_status_(unsigned int line, IDODownload *download, DO_DOWNLOAD_STATUS *status)
-{
-    HRESULT hr;
-
-    memset(status, 0xcc, sizeof(*status));
-    hr = IDODownload_GetStatus(download, status);
-    ok_(__FILE__, line)(hr == S_OK, "GetStatus failed: %#lx\n", hr);
-    if (hr != S_OK)
-    {
-        memset(status, 0, sizeof(*status));
-        status->State = (DODownloadState)-1;
-    }
-}
-
-#define get_state(download) get_state_(__LINE__, download)
-static DODownloadState get_state_(unsigned int line, IDODownload *download)
-{
-    DO_DOWNLOAD_STATUS status;
-
-    get_status_(line, download, &status);
-    return status.State;
 }
 
 /* The state without a check, for polling loops. */
@@ -302,7 +259,7 @@ static IDODownload *new_download(const char *path, const WCHAR *local)
     WCHAR url[512];
     HRESULT hr;
 
-    if (!(download = create_download())) return NULL;
+    if (!(download = create_download(manager))) return NULL;
     make_url(url, ARRAY_SIZE(url), httpd, path);
     hr = set_bstr(download, DODownloadProperty_Uri, url);
     ok(hr == S_OK, "SetProperty(Uri) failed: %#lx\n", hr);
@@ -1017,7 +974,7 @@ static void test_start_errors(void)
     memset(&whole, 0, sizeof(whole));
 
     /* no Uri: neither alone nor with a ContentId, which nothing resolves here */
-    if ((download = create_download()))
+    if ((download = create_download(manager)))
     {
         hr = set_bstr(download, DODownloadProperty_LocalPath, local);
         ok(hr == S_OK, "SetProperty(LocalPath) failed: %#lx\n", hr);
@@ -1027,7 +984,7 @@ static void test_start_errors(void)
         ok(hr == S_OK, "SetProperty(ContentId) failed: %#lx\n", hr);
         hr = start_whole(download);
         ok(hr == DO_E_DOWNLOAD_NO_URI, "Start with a ContentId and no Uri: %#lx [inferred]\n", hr);
-        ok(get_state(download) == DODownloadState_Created, "state after a refused Start is not Created\n");
+        ok(get_dl_state(download) == DODownloadState_Created, "state after a refused Start is not Created\n");
         finish_download(download);
     }
 
@@ -1037,7 +994,7 @@ static void test_start_errors(void)
         hr = start_whole(download);
         ok(hr == DO_E_FILE_DOWNLOADSINK_UNSPECIFIED, "Start without LocalPath or StreamInterface: %#lx [inferred]\n",
            hr);
-        ok(get_state(download) == DODownloadState_Created, "state after a refused Start is not Created\n");
+        ok(get_dl_state(download) == DODownloadState_Created, "state after a refused Start is not Created\n");
         finish_download(download);
     }
 
@@ -1055,7 +1012,7 @@ static void test_start_errors(void)
            hr, bad_ranges[i].hr);
         free(ranges);
     }
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Created && !status.BytesTransferred,
        "after refused Starts: %s, %llu bytes\n", dl_state_name(status.State), status.BytesTransferred);
     ok(!httpd_request_count(httpd, "/start.bin"), "%u requests after refused Starts [inferred]\n",
@@ -1065,15 +1022,15 @@ static void test_start_errors(void)
     /* Created */
     hr = IDODownload_Pause(download);
     ok(hr == S_OK, "Pause in Created: %#lx [inferred]\n", hr);
-    ok(get_state(download) == DODownloadState_Created, "Pause in Created changed the state [inferred]\n");
+    ok(get_dl_state(download) == DODownloadState_Created, "Pause in Created changed the state [inferred]\n");
     hr = IDODownload_Finalize(download);
     ok(hr == DO_E_INVALID_STATE, "Finalize in Created: %#lx [inferred]\n", hr);
-    ok(get_state(download) == DODownloadState_Created, "Finalize in Created changed the state\n");
+    ok(get_dl_state(download) == DODownloadState_Created, "Finalize in Created changed the state\n");
     hr = IDODownload_Abort(download);
     ok(hr == S_OK, "Abort in Created: %#lx\n", hr);
 
     /* Aborted */
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Aborted, "state after Abort: %s\n", dl_state_name(status.State));
     hr = start_whole(download);
     ok(hr == DO_E_INVALID_STATE, "Start in Aborted: %#lx [inferred]\n", hr);
@@ -1085,7 +1042,7 @@ static void test_start_errors(void)
     ok(hr == DO_E_INVALID_STATE, "Abort in Aborted: %#lx [inferred]\n", hr);
     hr = IDODownload_Finalize(download);
     ok(hr == DO_E_INVALID_STATE, "Finalize in Aborted: %#lx [inferred]\n", hr);
-    ok(get_state(download) == DODownloadState_Aborted, "state changed after calls in Aborted\n");
+    ok(get_dl_state(download) == DODownloadState_Aborted, "state changed after calls in Aborted\n");
     ok(!file_exists(local), "an aborted download created its local file\n");
     IDODownload_Release(download);
     remove_subdir(dir);
@@ -1128,7 +1085,7 @@ static void test_winget_pattern(void)
     hr = IDODownload_Start(download, ranges);
     free(ranges);
     ok(hr == S_OK, "Start with RangeCount 0 failed: %#lx\n", hr);
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Transferring || status.State == DODownloadState_Transferred,
        "state after Start: %s\n", dl_state_name(status.State));
 
@@ -1139,7 +1096,7 @@ static void test_winget_pattern(void)
         remove_subdir(dir);
         return;
     }
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Transferred, "state after the callback said Transferred: %s\n",
        dl_state_name(status.State));
     ok(status.BytesTotal == size && status.BytesTransferred == size, "Transferred: %llu of %llu bytes, expected %llu\n",
@@ -1169,7 +1126,7 @@ static void test_winget_pattern(void)
 
     hr = IDODownload_Finalize(download);
     ok(hr == S_OK, "Finalize failed: %#lx\n", hr);
-    ok(get_state(download) == DODownloadState_Finalized, "state after Finalize is not Finalized\n");
+    ok(get_dl_state(download) == DODownloadState_Finalized, "state after Finalize is not Finalized\n");
     check_file(local, "winget.bin", size, NULL);
     check_temp_files(dir, 0, " after Finalize");
     ok(wait_callback_state(cb, DODownloadState_Finalized, 3000),
@@ -1186,7 +1143,7 @@ static void test_winget_pattern(void)
     ok(hr == DO_E_INVALID_STATE, "Abort in Finalized: %#lx [inferred]\n", hr);
     hr = IDODownload_Finalize(download);
     ok(hr == DO_E_INVALID_STATE, "Finalize in Finalized: %#lx [inferred]\n", hr);
-    ok(get_state(download) == DODownloadState_Finalized, "state changed after calls in Finalized\n");
+    ok(get_dl_state(download) == DODownloadState_Finalized, "state changed after calls in Finalized\n");
     check_file(local, "winget.bin", size, NULL);
 
     /* and no longer enumerated */
@@ -1263,7 +1220,7 @@ static void test_ranges(void)
         total = ranges_total(ranges[i], files[i].size);
         if (wait_state(downloads[i], DODownloadState_Transferred, 10000))
         {
-            get_status(downloads[i], &status);
+            get_dl_status(downloads[i], &status);
             ok(status.BytesTransferred == total, "BytesTransferred %llu, expected %llu [inferred]\n",
                status.BytesTransferred, total);
             ok(status.BytesTotal == total, "BytesTotal %llu, expected the sum of the ranges, %llu [inferred]\n",
@@ -1278,15 +1235,15 @@ static void test_ranges(void)
         winetest_pop_context();
     }
     /* rng-more.bin is Transferred: more ranges can be asked for */
-    if (downloads[3] && get_state(downloads[3]) == DODownloadState_Transferred)
+    if (downloads[3] && get_dl_state(downloads[3]) == DODownloadState_Transferred)
     {
         hr = IDODownload_Pause(downloads[3]);
         ok(hr == S_OK, "Pause in Transferred: %#lx [inferred]\n", hr);
-        ok(get_state(downloads[3]) == DODownloadState_Transferred, "Pause in Transferred changed the state [inferred]\n");
+        ok(get_dl_state(downloads[3]) == DODownloadState_Transferred, "Pause in Transferred changed the state [inferred]\n");
         requests = httpd_request_count(httpd, "/rng-more.bin");
         hr = IDODownload_Start(downloads[3], more);
         ok(hr == S_OK, "Start with new ranges in Transferred: %#lx\n", hr);
-        get_status(downloads[3], &status);
+        get_dl_status(downloads[3], &status);
         ok(status.State == DODownloadState_Transferring || status.State == DODownloadState_Transferred,
            "state after Start with new ranges: %s\n", dl_state_name(status.State));
         end = GetTickCount64() + 10000;
@@ -1294,7 +1251,7 @@ static void test_ranges(void)
         ok(httpd_request_count(httpd, "/rng-more.bin") > requests, "no request for the new range\n");
         if (wait_state(downloads[3], DODownloadState_Transferred, 10000))
         {
-            get_status(downloads[3], &status);
+            get_dl_status(downloads[3], &status);
             trace("after the second Start: %llu of %llu bytes\n", status.BytesTransferred, status.BytesTotal);
             hr = IDODownload_Finalize(downloads[3]);
             ok(hr == S_OK, "Finalize failed: %#lx\n", hr);
@@ -1345,23 +1302,23 @@ static void test_stream_sink(void)
 
     if (whole && wait_state(whole, DODownloadState_Transferred, 10000))
     {
-        get_status(whole, &status);
+        get_dl_status(whole, &status);
         ok(status.BytesTransferred == 96 * KIB, "stream, whole file: BytesTransferred %llu\n", status.BytesTransferred);
         check_stream(whole_stream, "stream-whole.bin", 96 * KIB, NULL);
         hr = get_bstr(whole, DODownloadProperty_LocalPath, text, ARRAY_SIZE(text));
         ok(hr == E_NOT_SET, "GetProperty(LocalPath) of a stream download: %#lx, %ls\n", hr, text);
         hr = IDODownload_Finalize(whole);
         ok(hr == S_OK, "Finalize of a stream download: %#lx [inferred]\n", hr);
-        ok(get_state(whole) == DODownloadState_Finalized, "state after Finalize is not Finalized\n");
+        ok(get_dl_state(whole) == DODownloadState_Finalized, "state after Finalize is not Finalized\n");
     }
     if (ranged && wait_state(ranged, DODownloadState_Transferred, 10000))
     {
-        get_status(ranged, &status);
+        get_dl_status(ranged, &status);
         ok(status.BytesTransferred == 1100, "stream, two ranges: BytesTransferred %llu\n", status.BytesTransferred);
         check_stream(ranged_stream, "stream-ranged.bin", 64 * KIB, ranges);
         hr = IDODownload_Abort(ranged);
         ok(hr == S_OK, "Abort in Transferred: %#lx [inferred]\n", hr);
-        ok(get_state(ranged) == DODownloadState_Aborted, "state after Abort is not Aborted\n");
+        ok(get_dl_state(ranged) == DODownloadState_Aborted, "state after Abort is not Aborted\n");
     }
     finish_download(whole);
     finish_download(ranged);
@@ -1426,7 +1383,7 @@ static void test_local_path(void)
     {
         hr = start_whole(download);
         ok(hr == HRESULT_FROM_WIN32(ERROR_FILE_EXISTS), "Start over an existing file: %#lx [inferred]\n", hr);
-        ok(get_state(download) == DODownloadState_Created, "state after the refused Start is not Created\n");
+        ok(get_dl_state(download) == DODownloadState_Created, "state after the refused Start is not Created\n");
         finish_download(download);
     }
     memset(buf, 0, sizeof(buf));
@@ -1448,14 +1405,14 @@ static void test_local_path(void)
         wait_bytes(first, 1, 5000);
         hr = IDODownload_Pause(first);
         ok(hr == S_OK, "Pause failed: %#lx\n", hr);
-        ok(get_state(first) == DODownloadState_Paused, "state after Pause is not Paused\n");
+        ok(get_dl_state(first) == DODownloadState_Paused, "state after Pause is not Paused\n");
         hr = start_whole(second);
         ok(hr == S_OK, "Start to the path of a Paused download: %#lx [MS-CODE]\n", hr);
         if (wait_state(second, DODownloadState_Transferred, 10000))
         {
             end = GetTickCount64() + 3000;
             while (peek_state(first) != DODownloadState_Aborted && GetTickCount64() < end) Sleep(10);
-            get_status(first, &status);
+            get_dl_status(first, &status);
             ok(status.State == DODownloadState_Aborted, "the Paused download with the same path: %s [MS-CODE]\n",
                dl_state_name(status.State));
             hr = IDODownload_Finalize(second);
@@ -1481,12 +1438,12 @@ static void test_local_path(void)
         hr = start_whole(second);
         ok(hr == HRESULT_FROM_WIN32(ERROR_SHARING_VIOLATION),
            "Start to the path of a Transferring download: %#lx [inferred]\n", hr);
-        ok(get_state(second) == DODownloadState_Created, "state after the refused Start is not Created [inferred]\n");
-        ok(get_state(first) == DODownloadState_Transferring, "the first download is no longer Transferring\n");
+        ok(get_dl_state(second) == DODownloadState_Created, "state after the refused Start is not Created [inferred]\n");
+        ok(get_dl_state(first) == DODownloadState_Transferring, "the first download is no longer Transferring\n");
         check_temp_files(dir, 1, " while Transferring [MS-CODE]");
         hr = IDODownload_Abort(first);
         ok(hr == S_OK, "Abort while Transferring: %#lx\n", hr);
-        ok(get_state(first) == DODownloadState_Aborted, "state after Abort is not Aborted\n");
+        ok(get_dl_state(first) == DODownloadState_Aborted, "state after Abort is not Aborted\n");
         check_temp_files(dir, 0, " after Abort [inferred]");
         ok(!file_exists(local), "Abort created the local file\n");
 
@@ -1497,7 +1454,7 @@ static void test_local_path(void)
         {
             hr = IDODownload_Abort(second);
             ok(hr == S_OK, "Abort in Transferred: %#lx [inferred]\n", hr);
-            ok(get_state(second) == DODownloadState_Aborted, "state after Abort is not Aborted\n");
+            ok(get_dl_state(second) == DODownloadState_Aborted, "state after Abort is not Aborted\n");
             check_temp_files(dir, 0, " after Abort in Transferred [inferred]");
             ok(!file_exists(local), "Abort in Transferred created the local file [inferred]\n");
         }
@@ -1596,7 +1553,7 @@ static void test_blocking_mode(void)
         {
             ok(result.hr == S_OK, "blocking Start: %#lx\n", result.hr);
             ok(result.ms >= 250, "blocking Start returned after %lu ms for a 0.5 s transfer\n", result.ms);
-            get_status(download, &status);
+            get_dl_status(download, &status);
             ok(status.State == DODownloadState_Transferred && status.BytesTransferred == 256 * KIB,
                "after a blocking Start: %s, %llu bytes\n", dl_state_name(status.State), status.BytesTransferred);
             Sleep(300);
@@ -1623,7 +1580,7 @@ static void test_blocking_mode(void)
         else
         {
             ok(result.hr == HTTP_STATUS_HRESULT(404), "blocking Start of a 404: %#lx [inferred]\n", result.hr);
-            get_status(download, &status);
+            get_dl_status(download, &status);
             ok(status.State == DODownloadState_Paused && status.Error == HTTP_STATUS_HRESULT(404),
                "after a blocking Start of a 404: %s, Error %#lx [inferred]\n", dl_state_name(status.State),
                status.Error);
@@ -1649,7 +1606,7 @@ static void test_blocking_mode(void)
         else
         {
             ok(result.hr == S_OK, "blocking Start ended by Pause: %#lx [inferred]\n", result.hr);
-            ok(get_state(download) == DODownloadState_Paused, "state after Pause is not Paused\n");
+            ok(get_dl_state(download) == DODownloadState_Paused, "state after Pause is not Paused\n");
         }
         finish_download(download);
     }
@@ -1678,7 +1635,7 @@ static void test_errors(void)
         ok(hr == S_OK, "Start failed: %#lx\n", hr);
         if (wait_state_inferred(download, DODownloadState_Paused, 10000))
         {
-            get_status(download, &status);
+            get_dl_status(download, &status);
             ok(status.Error == HTTP_STATUS_HRESULT(404), "404: Error %#lx [MS-CODE]\n", status.Error);
             ok(status.BytesTransferred == 0, "404: BytesTransferred %llu\n", status.BytesTransferred);
             trace("404: ExtendedError %#lx\n", status.ExtendedError);
@@ -1691,7 +1648,7 @@ static void test_errors(void)
             /* not retried by itself; Start(NULL) tries again */
             requests = httpd_request_count(httpd, "/err-missing.bin");
             Sleep(1500);
-            get_status(download, &status);
+            get_dl_status(download, &status);
             ok(status.State == DODownloadState_Paused && httpd_request_count(httpd, "/err-missing.bin") == requests,
                "a fatal error: %s, %u more requests in 1.5 s [inferred: not retried]\n", dl_state_name(status.State),
                httpd_request_count(httpd, "/err-missing.bin") - requests);
@@ -1702,12 +1659,12 @@ static void test_errors(void)
             ok(httpd_request_count(httpd, "/err-missing.bin") > requests, "Start(NULL) sent no request\n");
             if (wait_state_inferred(download, DODownloadState_Paused, 10000))
             {
-                get_status(download, &status);
+                get_dl_status(download, &status);
                 ok(status.Error == HTTP_STATUS_HRESULT(404), "404 again: Error %#lx [MS-CODE]\n", status.Error);
             }
             hr = IDODownload_Abort(download);
             ok(hr == S_OK, "Abort in Paused: %#lx\n", hr);
-            ok(get_state(download) == DODownloadState_Aborted, "state after Abort in Paused is not Aborted\n");
+            ok(get_dl_state(download) == DODownloadState_Aborted, "state after Abort in Paused is not Aborted\n");
         }
         finish_download(download);
     }
@@ -1721,7 +1678,7 @@ static void test_errors(void)
         ok(hr == S_OK, "Start failed: %#lx\n", hr);
         if (wait_state_inferred(download, DODownloadState_Paused, 10000))
         {
-            get_status(download, &status);
+            get_dl_status(download, &status);
             ok(status.Error == S_OK, "503: Error %#lx [inferred: transient]\n", status.Error);
             ok(status.ExtendedError == HTTP_STATUS_HRESULT(503), "503: ExtendedError %#lx [inferred]\n",
                status.ExtendedError);
@@ -1769,7 +1726,7 @@ static void test_errors(void)
 
     /* nobody listening: transient too */
     path_in(local, ARRAY_SIZE(local), dir, L"refused.bin");
-    if ((download = create_download()))
+    if ((download = create_download(manager)))
     {
         swprintf(url, ARRAY_SIZE(url), L"http://127.0.0.1:%u/refused.bin", closed_port());
         hr = set_bstr(download, DODownloadProperty_Uri, url);
@@ -1780,7 +1737,7 @@ static void test_errors(void)
         ok(hr == S_OK, "Start failed: %#lx\n", hr);
         if (wait_state_inferred(download, DODownloadState_Paused, 10000))
         {
-            get_status(download, &status);
+            get_dl_status(download, &status);
             ok(status.Error == S_OK && FAILED(status.ExtendedError),
                "connection refused: Error %#lx, ExtendedError %#lx [inferred: transient]\n", status.Error,
                status.ExtendedError);
@@ -1809,38 +1766,38 @@ static void test_pause_resume(void)
     if (!(download = new_download("/pause.bin?rate=262144", local))) return;
     hr = start_whole(download);
     ok(hr == S_OK, "Start failed: %#lx\n", hr);
-    ok(get_state(download) == DODownloadState_Transferring, "state after Start is not Transferring\n");
+    ok(get_dl_state(download) == DODownloadState_Transferring, "state after Start is not Transferring\n");
     hr = start_whole(download);
     ok(hr == S_OK, "Start while Transferring: %#lx [inferred]\n", hr);
     hr = IDODownload_Start(download, NULL);
     ok(hr == S_OK, "Start(NULL) while Transferring: %#lx [inferred]\n", hr);
-    ok(get_state(download) == DODownloadState_Transferring, "Start while Transferring changed the state [inferred]\n");
+    ok(get_dl_state(download) == DODownloadState_Transferring, "Start while Transferring changed the state [inferred]\n");
     hr = IDODownload_Finalize(download);
     ok(hr == DO_E_INVALID_STATE, "Finalize while Transferring: %#lx [inferred]\n", hr);
     wait_bytes(download, 32 * KIB, 5000);
 
     hr = IDODownload_Pause(download);
     ok(hr == S_OK, "Pause failed: %#lx\n", hr);
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Paused, "state after Pause: %s\n", dl_state_name(status.State));
     ok(status.Error == S_OK && status.ExtendedError == S_OK, "after Pause: Error %#lx, ExtendedError %#lx [inferred]\n",
        status.Error, status.ExtendedError);
     paused_bytes = status.BytesTransferred;
     ok(paused_bytes > 0 && paused_bytes < size, "paused at %llu bytes\n", paused_bytes);
     Sleep(300);
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.BytesTransferred == paused_bytes, "%llu bytes 300 ms after Pause at %llu\n", status.BytesTransferred,
        paused_bytes);
     hr = IDODownload_Pause(download);
     ok(hr == S_OK, "Pause in Paused: %#lx [inferred]\n", hr);
-    ok(get_state(download) == DODownloadState_Paused, "Pause in Paused changed the state\n");
+    ok(get_dl_state(download) == DODownloadState_Paused, "Pause in Paused changed the state\n");
     ok(!file_exists(local), "the local file exists while Paused [MS-CODE]\n");
     check_temp_files(dir, 1, " while Paused [MS-CODE]");
 
     requests = httpd_request_count(httpd, "/pause.bin");
     hr = IDODownload_Start(download, NULL);
     ok(hr == S_OK, "Start(NULL) in Paused: %#lx [MS-CODE]\n", hr);
-    get_status(download, &status);
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Transferring || status.State == DODownloadState_Transferred,
        "state after Start(NULL): %s\n", dl_state_name(status.State));
     end = GetTickCount64() + 5000;
@@ -1852,7 +1809,7 @@ static void test_pause_resume(void)
        range, paused_bytes);
     if (wait_state(download, DODownloadState_Transferred, 10000))
     {
-        get_status(download, &status);
+        get_dl_status(download, &status);
         ok(status.BytesTransferred == size && status.BytesTotal == size, "resumed download: %llu of %llu bytes\n",
            status.BytesTransferred, status.BytesTotal);
         hr = IDODownload_Finalize(download);
@@ -1885,7 +1842,7 @@ static void test_enum_downloads(void)
         swprintf(text, ARRAY_SIZE(text), L"enum-%u.bin", i);
         path_in(local[i], ARRAY_SIZE(local[i]), dir, text);
         id[i][0] = 0;
-        if (!(downloads[i] = create_download())) continue;
+        if (!(downloads[i] = create_download(manager))) continue;
         get_id(downloads[i], id[i], ARRAY_SIZE(id[i]));
         ok(set_bstr(downloads[i], DODownloadProperty_Uri, url[i]) == S_OK, "SetProperty(Uri) failed\n");
         ok(set_bstr(downloads[i], DODownloadProperty_LocalPath, local[i]) == S_OK, "SetProperty(LocalPath) failed\n");
@@ -2173,7 +2130,7 @@ static void child_main(char **argv)
                           (void **)&manager);
     ok(hr == S_OK, "child: cannot create the DO manager: %#lx\n", hr);
     if (FAILED(hr)) goto done;
-    if (!(download = create_download())) goto done;
+    if (!(download = create_download(manager))) goto done;
     swprintf(url, ARRAY_SIZE(url), L"http://127.0.0.1:%u/dl-dead.bin?rate=262144", port);
     swprintf(local, ARRAY_SIZE(local), L"%ls\\dl-dead.bin", dir);
     ok(set_bstr(download, DODownloadProperty_Uri, url) == S_OK, "child: SetProperty(Uri) failed\n");

@@ -49,15 +49,6 @@ static struct httpd *httpd;
 
 /* ------------------------------------------------------------------ helpers */
 
-static const char *dl_state_name(DODownloadState state)
-{
-    static const char *names[] =
-    {
-        "Created", "Transferring", "Transferred", "Finalized", "Aborted", "Paused",
-    };
-    return (unsigned int)state < ARRAY_SIZE(names) ? names[state] : "(invalid)";
-}
-
 static const char *debugstr_variant(const VARIANT *v)
 {
     static char buffers[8][128];
@@ -90,40 +81,6 @@ static const char *debugstr_variant(const VARIANT *v)
         break;
     }
     return buf;
-}
-
-static IDODownload *create_download(void)
-{
-    IDODownload *download = NULL;
-    HRESULT hr;
-
-    hr = IDOManager_CreateDownload(manager, &download);
-    ok(hr == S_OK && download, "CreateDownload: %#lx, %p\n", hr, download);
-    return hr == S_OK ? download : NULL;
-}
-
-#define get_status(download, status) get_status_(__LINE__, download, status)
-static void get_status_(unsigned int line, IDODownload *download, DO_DOWNLOAD_STATUS *status)
-{
-    HRESULT hr;
-
-    memset(status, 0xcc, sizeof(*status));
-    hr = IDODownload_GetStatus(download, status);
-    ok_(__FILE__, line)(hr == S_OK, "GetStatus failed: %#lx\n", hr);
-    if (hr != S_OK)
-    {
-        memset(status, 0, sizeof(*status));
-        status->State = (DODownloadState)-1;
-    }
-}
-
-#define get_state(download) get_state_(__LINE__, download)
-static DODownloadState get_state_(unsigned int line, IDODownload *download)
-{
-    DO_DOWNLOAD_STATUS status;
-
-    get_status_(line, download, &status);
-    return status.State;
 }
 
 /* Polls GetStatus every 10 ms until the state is want or the timeout passed;
@@ -259,7 +216,7 @@ static IDODownload *new_download(const char *path, const WCHAR *local_name)
     IDODownload *download;
     HRESULT hr;
 
-    if (!(download = create_download())) return NULL;
+    if (!(download = create_download(manager))) return NULL;
     make_url(url, ARRAY_SIZE(url), httpd, path);
     hr = set_bstr(download, DODownloadProperty_Uri, url);
     ok(hr == S_OK, "SetProperty(Uri) failed: %#lx\n", hr);
@@ -691,7 +648,7 @@ static void test_activation(void)
     hr = IDOManager_EnumDownloads(manager, NULL, NULL);
     ok(hr == E_INVALIDARG || hr == HR_NULL_REF, "EnumDownloads(NULL, NULL): %#lx [inferred]\n", hr);
 
-    if (!(download = create_download()))
+    if (!(download = create_download(manager)))
     {
         if (bits) IBackgroundCopyManager_Release(bits);
         return;
@@ -706,7 +663,7 @@ static void test_activation(void)
 
     /* every download has its own id; the BITS-style API does not see it */
     get_id(download, id, ARRAY_SIZE(id));
-    if ((download2 = create_download()))
+    if ((download2 = create_download(manager)))
     {
         get_id(download2, id2, ARRAY_SIZE(id2));
         ok(id[0] && wcscmp(id, id2), "two downloads, ids %ls and %ls\n", id, id2);
@@ -732,12 +689,12 @@ static void test_proxy_blanket(void)
     hr = CoSetProxyBlanket((IUnknown *)manager, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
                            RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_DEFAULT);
     todo_wine ok(hr == S_OK, "CoSetProxyBlanket(manager, IMPERSONATE): %#lx\n", hr);
-    if (!(download = create_download())) return;
+    if (!(download = create_download(manager))) return;
     hr = CoSetProxyBlanket((IUnknown *)download, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
                            RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_STATIC_CLOAKING);
     todo_wine ok(hr == S_OK, "CoSetProxyBlanket(download, IMPERSONATE, STATIC_CLOAKING): %#lx\n", hr);
 
-    ok(get_state(download) == DODownloadState_Created, "state after CoSetProxyBlanket is not Created\n");
+    ok(get_dl_state(download) == DODownloadState_Created, "state after CoSetProxyBlanket is not Created\n");
     hr = set_bstr(download, DODownloadProperty_DisplayName, L"dosvc-test blanket");
     ok(hr == S_OK, "SetProperty(DisplayName) after CoSetProxyBlanket: %#lx\n", hr);
     VariantInit(&v);
@@ -758,8 +715,8 @@ static void test_new_download(void)
     WCHAR id[64];
     HRESULT hr;
 
-    if (!(download = create_download())) return;
-    get_status(download, &status);
+    if (!(download = create_download(manager))) return;
+    get_dl_status(download, &status);
     ok(status.State == DODownloadState_Created, "new download: state %s\n", dl_state_name(status.State));
     ok(status.BytesTransferred == 0, "new download: BytesTransferred %llu\n", status.BytesTransferred);
     ok(status.BytesTotal == 0, "new download: BytesTotal %llu [inferred]\n", status.BytesTotal);
@@ -787,7 +744,7 @@ static void test_property_row(const struct prop_row *p, unsigned int index)
     WCHAR id[64] = {0};
     HRESULT hr;
 
-    if (!(download = create_download())) return;
+    if (!(download = create_download(manager))) return;
 
     VariantInit(&v);
     hr = IDODownload_GetProperty(download, p->id, &v);
@@ -894,7 +851,7 @@ static void test_unknown_ids(void)
     VARIANT v;
     HRESULT hr;
 
-    if (!(download = create_download())) return;
+    if (!(download = create_download(manager))) return;
     for (i = 0; i < ARRAY_SIZE(ids); i++)
     {
         VariantInit(&v);
@@ -915,7 +872,7 @@ static void test_unknown_ids(void)
     hr = set_ui4(download, (DODownloadProperty)-1, 1);
     ok(hr == DO_E_UNKNOWN_PROPERTY_ID || hr == HR_ENUM_RANGE,
        "SetProperty(-1, VT_UI4): %#lx\n", hr);
-    ok(get_state(download) == DODownloadState_Created, "the download is no longer Created\n");
+    ok(get_dl_state(download) == DODownloadState_Created, "the download is no longer Created\n");
     finish_download(download);
 }
 
@@ -946,7 +903,7 @@ static void test_property_values(void)
     VARIANT v;
     HRESULT hr;
 
-    if (!(download = create_download())) return;
+    if (!(download = create_download(manager))) return;
 
     for (i = DODownloadCostPolicy_Always; i <= DODownloadCostPolicy_NoCellular; i++)
     {
@@ -1022,7 +979,7 @@ static void test_property_values(void)
     VariantClear(&v);
     finish_download(download);
 
-    if (!(download = create_download())) return;
+    if (!(download = create_download(manager))) return;
     hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream.IStream_iface);
     ok(hr == S_OK, "SetProperty(StreamInterface): %#lx\n", hr);
     hr = set_bstr(download, DODownloadProperty_LocalPath, path);
@@ -1075,7 +1032,7 @@ static void test_state_rules(void)
     {
         hr = start_whole(download);
         ok(hr == S_OK, "Start failed: %#lx\n", hr);
-        get_status(download, &status);
+        get_dl_status(download, &status);
         ok(status.State == DODownloadState_Transferring, "state after Start: %s\n", dl_state_name(status.State));
         if (status.State == DODownloadState_Transferring)
         {
@@ -1099,7 +1056,7 @@ static void test_state_rules(void)
 
             hr = IDODownload_Pause(download);
             ok(hr == S_OK, "Pause failed: %#lx\n", hr);
-            ok(get_state(download) == DODownloadState_Paused, "state after Pause is not Paused\n");
+            ok(get_dl_state(download) == DODownloadState_Paused, "state after Pause is not Paused\n");
             hr = set_bstr(download, DODownloadProperty_Uri, url);
             ok(hr == S_OK, "SetProperty(Uri) while Paused: %#lx [inferred]\n", hr);
             hr = set_bstr(download, DODownloadProperty_LocalPath, other);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#define CONST_VTABLE     /* the test objects' vtables are static const */
 #include "dotest.h"
 
 IBackgroundCopyManager *create_manager(void)
@@ -378,4 +379,241 @@ IDODownload *create_download(IDOManager *manager)
     hr = IDOManager_CreateDownload(manager, &download);
     ok(hr == S_OK && download, "CreateDownload: %#lx, %p\n", hr, download);
     return hr == S_OK ? download : NULL;
+}
+
+/* An IStream that appends every Write to memory; the documentation says DO
+ * needs nothing else, so every other method fails. */
+static struct mem_stream streams[8];
+static LONG streams_used;
+
+static struct mem_stream *impl_from_IStream(IStream *iface)
+{
+    return CONTAINING_RECORD(iface, struct mem_stream, IStream_iface);
+}
+
+static HRESULT WINAPI stream_QueryInterface(IStream *iface, REFIID riid, void **out)
+{
+    if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_ISequentialStream) ||
+        IsEqualGUID(riid, &IID_IStream))
+    {
+        *out = iface;
+        IStream_AddRef(iface);
+        return S_OK;
+    }
+    *out = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI stream_AddRef(IStream *iface)
+{
+    return InterlockedIncrement(&impl_from_IStream(iface)->ref);
+}
+
+static ULONG WINAPI stream_Release(IStream *iface)
+{
+    return InterlockedDecrement(&impl_from_IStream(iface)->ref);
+}
+
+static HRESULT WINAPI stream_Read(IStream *iface, void *data, ULONG size, ULONG *read)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_Write(IStream *iface, const void *data, ULONG size, ULONG *written)
+{
+    struct mem_stream *stream = impl_from_IStream(iface);
+    HRESULT hr = S_OK;
+
+    InterlockedIncrement(&stream->writes);
+    EnterCriticalSection(&stream->cs);
+    if (stream->size + size > stream->capacity)
+    {
+        SIZE_T capacity = max(stream->capacity * 2, stream->size + size);
+        unsigned char *data = realloc(stream->data, capacity);
+
+        if (data)
+        {
+            stream->data = data;
+            stream->capacity = capacity;
+        }
+        else hr = STG_E_MEDIUMFULL;
+    }
+    if (hr == S_OK)
+    {
+        memcpy(stream->data + stream->size, data, size);
+        stream->size += size;
+    }
+    LeaveCriticalSection(&stream->cs);
+    if (written) *written = hr == S_OK ? size : 0;
+    return hr;
+}
+
+static HRESULT WINAPI stream_Seek(IStream *iface, LARGE_INTEGER move, DWORD origin, ULARGE_INTEGER *pos)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_SetSize(IStream *iface, ULARGE_INTEGER size)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_CopyTo(IStream *iface, IStream *dest, ULARGE_INTEGER size, ULARGE_INTEGER *read,
+                                    ULARGE_INTEGER *written)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_Commit(IStream *iface, DWORD flags)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_Revert(IStream *iface)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_LockRegion(IStream *iface, ULARGE_INTEGER offset, ULARGE_INTEGER size, DWORD type)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_UnlockRegion(IStream *iface, ULARGE_INTEGER offset, ULARGE_INTEGER size,
+                                          DWORD type)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_Stat(IStream *iface, STATSTG *stat, DWORD flags)
+{
+    return E_NOTIMPL;
+}
+
+static HRESULT WINAPI stream_Clone(IStream *iface, IStream **out)
+{
+    return E_NOTIMPL;
+}
+
+static const IStreamVtbl stream_vtbl =
+{
+    stream_QueryInterface,
+    stream_AddRef,
+    stream_Release,
+    stream_Read,
+    stream_Write,
+    stream_Seek,
+    stream_SetSize,
+    stream_CopyTo,
+    stream_Commit,
+    stream_Revert,
+    stream_LockRegion,
+    stream_UnlockRegion,
+    stream_Stat,
+    stream_Clone,
+};
+
+struct mem_stream *new_mem_stream(void)
+{
+    LONG index = InterlockedIncrement(&streams_used) - 1;
+    struct mem_stream *stream;
+
+    if (index >= ARRAY_SIZE(streams))
+    {
+        ok(0, "out of stream objects\n");
+        index = ARRAY_SIZE(streams) - 1;
+    }
+    stream = &streams[index];
+    memset(stream, 0, sizeof(*stream));
+    stream->IStream_iface.lpVtbl = &stream_vtbl;
+    stream->ref = 1;
+    InitializeCriticalSection(&stream->cs);
+    return stream;
+}
+
+/* an object that is only an IUnknown */
+struct plain
+{
+    IUnknown IUnknown_iface;
+    LONG refcount;
+};
+
+static HRESULT WINAPI plain_QueryInterface(IUnknown *iface, REFIID riid, void **out)
+{
+    if (IsEqualGUID(riid, &IID_IUnknown))
+    {
+        *out = iface;
+        IUnknown_AddRef(iface);
+        return S_OK;
+    }
+    *out = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI plain_AddRef(IUnknown *iface)
+{
+    struct plain *plain = CONTAINING_RECORD(iface, struct plain, IUnknown_iface);
+    return InterlockedIncrement(&plain->refcount);
+}
+
+static ULONG WINAPI plain_Release(IUnknown *iface)
+{
+    struct plain *plain = CONTAINING_RECORD(iface, struct plain, IUnknown_iface);
+    return InterlockedDecrement(&plain->refcount);
+}
+
+static const IUnknownVtbl plain_vtbl = { plain_QueryInterface, plain_AddRef, plain_Release };
+
+static struct plain test_plain = { { &plain_vtbl }, 1 };
+
+IUnknown *plain_unknown(void)
+{
+    return &test_plain.IUnknown_iface;
+}
+
+/* Aborts the download unless it already ended, then releases it. */
+void finish_download(IDODownload *download)
+{
+    DO_DOWNLOAD_STATUS status;
+    HRESULT hr;
+
+    if (!download) return;
+    memset(&status, 0, sizeof(status));
+    if (SUCCEEDED(IDODownload_GetStatus(download, &status)) && status.State != DODownloadState_Finalized &&
+        status.State != DODownloadState_Aborted)
+    {
+        hr = IDODownload_Abort(download);
+        ok(hr == S_OK, "Abort in %s failed: %#lx\n", dl_state_name(status.State), hr);
+    }
+    IDODownload_Release(download);
+}
+
+HRESULT set_bstr(IDODownload *download, DODownloadProperty id, const WCHAR *value)
+{
+    VARIANT v;
+    HRESULT hr;
+
+    V_VT(&v) = VT_BSTR;
+    V_BSTR(&v) = SysAllocString(value);
+    hr = IDODownload_SetProperty(download, id, &v);
+    VariantClear(&v);
+    return hr;
+}
+
+HRESULT set_ui4(IDODownload *download, DODownloadProperty id, ULONG value)
+{
+    VARIANT v;
+
+    V_VT(&v) = VT_UI4;
+    V_UI4(&v) = value;
+    return IDODownload_SetProperty(download, id, &v);
+}
+
+HRESULT set_bool(IDODownload *download, DODownloadProperty id, BOOL value)
+{
+    VARIANT v;
+
+    V_VT(&v) = VT_BOOL;
+    V_BOOL(&v) = value ? VARIANT_TRUE : VARIANT_FALSE;
+    return IDODownload_SetProperty(download, id, &v);
 }

@@ -101,6 +101,26 @@ IDODownload *create_download(IDOManager *manager);
 void get_dl_status_(unsigned int line, IDODownload *download, DO_DOWNLOAD_STATUS *status);
 #define get_dl_state(download) get_dl_state_(__LINE__, download)
 DODownloadState get_dl_state_(unsigned int line, IDODownload *download);
+void finish_download(IDODownload *download);   /* Abort unless ended, then Release */
+HRESULT set_bstr(IDODownload *download, DODownloadProperty id, const WCHAR *value);
+HRESULT set_ui4(IDODownload *download, DODownloadProperty id, ULONG value);
+HRESULT set_bool(IDODownload *download, DODownloadProperty id, BOOL value);
+
+/* An IStream sink that appends every Write to memory (all else E_NOTIMPL);
+ * a few of them, alive for the whole test program. */
+struct mem_stream
+{
+    IStream IStream_iface;
+    LONG ref;
+    CRITICAL_SECTION cs;
+    unsigned char *data;
+    SIZE_T size, capacity;
+    LONG writes;
+};
+struct mem_stream *new_mem_stream(void);
+
+/* An object that is only an IUnknown (for "not a callback" checks); no reference counting. */
+IUnknown *plain_unknown(void);
 
 BOOL file_exists(const WCHAR *path);
 /* number of files in dir matching the wildcard (e.g. L"DO*.tmp") */

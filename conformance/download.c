@@ -156,53 +156,6 @@ static UINT64 wait_bytes_(unsigned int line, IDODownload *download, UINT64 min_b
     return status.BytesTransferred;
 }
 
-/* Aborts the download unless it already ended, then releases it. */
-static void finish_download(IDODownload *download)
-{
-    DO_DOWNLOAD_STATUS status;
-    HRESULT hr;
-
-    if (!download) return;
-    memset(&status, 0, sizeof(status));
-    if (SUCCEEDED(IDODownload_GetStatus(download, &status)) && status.State != DODownloadState_Finalized &&
-        status.State != DODownloadState_Aborted)
-    {
-        hr = IDODownload_Abort(download);
-        ok(hr == S_OK, "Abort in %s failed: %#lx\n", dl_state_name(status.State), hr);
-    }
-    IDODownload_Release(download);
-}
-
-static HRESULT set_bstr(IDODownload *download, DODownloadProperty id, const WCHAR *value)
-{
-    VARIANT v;
-    HRESULT hr;
-
-    V_VT(&v) = VT_BSTR;
-    V_BSTR(&v) = SysAllocString(value);
-    hr = IDODownload_SetProperty(download, id, &v);
-    VariantClear(&v);
-    return hr;
-}
-
-static HRESULT set_ui4(IDODownload *download, DODownloadProperty id, ULONG value)
-{
-    VARIANT v;
-
-    V_VT(&v) = VT_UI4;
-    V_UI4(&v) = value;
-    return IDODownload_SetProperty(download, id, &v);
-}
-
-static HRESULT set_bool(IDODownload *download, DODownloadProperty id, BOOL value)
-{
-    VARIANT v;
-
-    V_VT(&v) = VT_BOOL;
-    V_BOOL(&v) = value ? VARIANT_TRUE : VARIANT_FALSE;
-    return IDODownload_SetProperty(download, id, &v);
-}
-
 /* The VARIANT holds no reference of its own: nothing to clear. */
 static HRESULT set_unknown(IDODownload *download, DODownloadProperty id, IUnknown *value)
 {
@@ -701,170 +654,10 @@ static BOOL callback_bytes_grow(struct callback *cb, unsigned int *bad_index)
 
 /* ------------------------------------------------------------------ the stream sink */
 
-/* An IStream that appends every Write to memory; the documentation says DO
- * needs nothing else, so every other method fails. */
-struct stream
-{
-    IStream IStream_iface;
-    LONG ref;
-    CRITICAL_SECTION cs;
-    unsigned char *data;
-    SIZE_T size, capacity;
-    LONG writes;
-};
-
-static struct stream streams[4];
-static LONG streams_used;
-
-static struct stream *impl_from_IStream(IStream *iface)
-{
-    return CONTAINING_RECORD(iface, struct stream, IStream_iface);
-}
-
-static HRESULT WINAPI stream_QueryInterface(IStream *iface, REFIID riid, void **out)
-{
-    if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_ISequentialStream) ||
-        IsEqualGUID(riid, &IID_IStream))
-    {
-        *out = iface;
-        IStream_AddRef(iface);
-        return S_OK;
-    }
-    *out = NULL;
-    return E_NOINTERFACE;
-}
-
-static ULONG WINAPI stream_AddRef(IStream *iface)
-{
-    return InterlockedIncrement(&impl_from_IStream(iface)->ref);
-}
-
-static ULONG WINAPI stream_Release(IStream *iface)
-{
-    return InterlockedDecrement(&impl_from_IStream(iface)->ref);
-}
-
-static HRESULT WINAPI stream_Read(IStream *iface, void *data, ULONG size, ULONG *read)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Write(IStream *iface, const void *data, ULONG size, ULONG *written)
-{
-    struct stream *stream = impl_from_IStream(iface);
-    HRESULT hr = S_OK;
-
-    InterlockedIncrement(&stream->writes);
-    EnterCriticalSection(&stream->cs);
-    if (stream->size + size > stream->capacity)
-    {
-        SIZE_T capacity = max(stream->capacity * 2, stream->size + size);
-        unsigned char *data = realloc(stream->data, capacity);
-
-        if (data)
-        {
-            stream->data = data;
-            stream->capacity = capacity;
-        }
-        else hr = STG_E_MEDIUMFULL;
-    }
-    if (hr == S_OK)
-    {
-        memcpy(stream->data + stream->size, data, size);
-        stream->size += size;
-    }
-    LeaveCriticalSection(&stream->cs);
-    if (written) *written = hr == S_OK ? size : 0;
-    return hr;
-}
-
-static HRESULT WINAPI stream_Seek(IStream *iface, LARGE_INTEGER move, DWORD origin, ULARGE_INTEGER *pos)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_SetSize(IStream *iface, ULARGE_INTEGER size)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_CopyTo(IStream *iface, IStream *dest, ULARGE_INTEGER size, ULARGE_INTEGER *read,
-                                    ULARGE_INTEGER *written)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Commit(IStream *iface, DWORD flags)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Revert(IStream *iface)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_LockRegion(IStream *iface, ULARGE_INTEGER offset, ULARGE_INTEGER size, DWORD type)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_UnlockRegion(IStream *iface, ULARGE_INTEGER offset, ULARGE_INTEGER size,
-                                          DWORD type)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Stat(IStream *iface, STATSTG *stat, DWORD flags)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Clone(IStream *iface, IStream **out)
-{
-    return E_NOTIMPL;
-}
-
-static IStreamVtbl stream_vtbl =
-{
-    stream_QueryInterface,
-    stream_AddRef,
-    stream_Release,
-    stream_Read,
-    stream_Write,
-    stream_Seek,
-    stream_SetSize,
-    stream_CopyTo,
-    stream_Commit,
-    stream_Revert,
-    stream_LockRegion,
-    stream_UnlockRegion,
-    stream_Stat,
-    stream_Clone,
-};
-
-static struct stream *new_stream(void)
-{
-    LONG index = InterlockedIncrement(&streams_used) - 1;
-    struct stream *stream;
-
-    if (index >= ARRAY_SIZE(streams))
-    {
-        ok(0, "out of stream objects\n");
-        index = ARRAY_SIZE(streams) - 1;
-    }
-    stream = &streams[index];
-    memset(stream, 0, sizeof(*stream));
-    stream->IStream_iface.lpVtbl = &stream_vtbl;
-    stream->ref = 1;
-    InitializeCriticalSection(&stream->cs);
-    return stream;
-}
-
 /* Did the stream get exactly the given ranges of the generated resource,
  * in order (RangeCount 0: the whole resource)? */
 #define check_stream(stream, name, size, ranges) check_stream_(__LINE__, stream, name, size, ranges)
-static void check_stream_(unsigned int line, struct stream *stream, const char *name, UINT64 full_size,
+static void check_stream_(unsigned int line, struct mem_stream *stream, const char *name, UINT64 full_size,
                           const DO_DOWNLOAD_RANGES_INFO *ranges)
 {
     UINT64 total = ranges_total(ranges, full_size), pos = 0, length;
@@ -1275,7 +1068,7 @@ static void test_ranges(void)
 static void test_stream_sink(void)
 {
     static const UINT64 two[] = { 0, 100, 200, 1000 };
-    struct stream *whole_stream = new_stream(), *ranged_stream = new_stream();
+    struct mem_stream *whole_stream = new_mem_stream(), *ranged_stream = new_mem_stream();
     DO_DOWNLOAD_RANGES_INFO *ranges = alloc_ranges(2, two);
     IDODownload *whole = NULL, *ranged = NULL;
     DO_DOWNLOAD_STATUS status;

@@ -119,53 +119,6 @@ static BOOL wait_state_(unsigned int line, IDODownload *download, DODownloadStat
     return status.State == want;
 }
 
-/* Aborts the download unless it already ended, then releases it. */
-static void finish_download(IDODownload *download)
-{
-    DO_DOWNLOAD_STATUS status;
-    HRESULT hr;
-
-    if (!download) return;
-    memset(&status, 0, sizeof(status));
-    if (SUCCEEDED(IDODownload_GetStatus(download, &status)) && status.State != DODownloadState_Finalized &&
-        status.State != DODownloadState_Aborted)
-    {
-        hr = IDODownload_Abort(download);
-        ok(hr == S_OK, "Abort in %s failed: %#lx\n", dl_state_name(status.State), hr);
-    }
-    IDODownload_Release(download);
-}
-
-static HRESULT set_bstr(IDODownload *download, DODownloadProperty id, const WCHAR *value)
-{
-    VARIANT v;
-    HRESULT hr;
-
-    V_VT(&v) = VT_BSTR;
-    V_BSTR(&v) = SysAllocString(value);
-    hr = IDODownload_SetProperty(download, id, &v);
-    VariantClear(&v);
-    return hr;
-}
-
-static HRESULT set_ui4(IDODownload *download, DODownloadProperty id, ULONG value)
-{
-    VARIANT v;
-
-    V_VT(&v) = VT_UI4;
-    V_UI4(&v) = value;
-    return IDODownload_SetProperty(download, id, &v);
-}
-
-static HRESULT set_bool(IDODownload *download, DODownloadProperty id, BOOL value)
-{
-    VARIANT v;
-
-    V_VT(&v) = VT_BOOL;
-    V_BOOL(&v) = value ? VARIANT_TRUE : VARIANT_FALSE;
-    return IDODownload_SetProperty(download, id, &v);
-}
-
 /* The VARIANT does not own a reference: nothing to clear. */
 static HRESULT set_unknown(IDODownload *download, DODownloadProperty id, IUnknown *value)
 {
@@ -296,132 +249,14 @@ static IDODownloadStatusCallbackVtbl callback_vtbl =
     callback_OnStatusChange,
 };
 
-/* IStream sink that only counts what it is given; only Write works, as the
- * documentation says DO needs nothing else. */
-struct stream
-{
-    IStream IStream_iface;
-    LONG ref;
-    LONG writes;
-    LONGLONG bytes;
-};
-
-static struct stream the_stream;
-
-static struct stream *impl_from_IStream(IStream *iface)
-{
-    return CONTAINING_RECORD(iface, struct stream, IStream_iface);
-}
-
-static HRESULT WINAPI stream_QueryInterface(IStream *iface, REFIID riid, void **out)
-{
-    if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_ISequentialStream) ||
-        IsEqualGUID(riid, &IID_IStream))
-    {
-        *out = iface;
-        IStream_AddRef(iface);
-        return S_OK;
-    }
-    *out = NULL;
-    return E_NOINTERFACE;
-}
-
-static ULONG WINAPI stream_AddRef(IStream *iface)
-{
-    return InterlockedIncrement(&impl_from_IStream(iface)->ref);
-}
-
-static ULONG WINAPI stream_Release(IStream *iface)
-{
-    return InterlockedDecrement(&impl_from_IStream(iface)->ref);
-}
-
-static HRESULT WINAPI stream_Read(IStream *iface, void *data, ULONG size, ULONG *read)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Write(IStream *iface, const void *data, ULONG size, ULONG *written)
-{
-    struct stream *stream = impl_from_IStream(iface);
-
-    InterlockedIncrement(&stream->writes);
-    InterlockedExchangeAdd64(&stream->bytes, size);
-    if (written) *written = size;
-    return S_OK;
-}
-
-static HRESULT WINAPI stream_Seek(IStream *iface, LARGE_INTEGER move, DWORD origin, ULARGE_INTEGER *pos)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_SetSize(IStream *iface, ULARGE_INTEGER size)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_CopyTo(IStream *iface, IStream *dest, ULARGE_INTEGER size, ULARGE_INTEGER *read,
-                                    ULARGE_INTEGER *written)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Commit(IStream *iface, DWORD flags)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Revert(IStream *iface)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_LockRegion(IStream *iface, ULARGE_INTEGER offset, ULARGE_INTEGER size, DWORD type)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_UnlockRegion(IStream *iface, ULARGE_INTEGER offset, ULARGE_INTEGER size,
-                                          DWORD type)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Stat(IStream *iface, STATSTG *stat, DWORD flags)
-{
-    return E_NOTIMPL;
-}
-
-static HRESULT WINAPI stream_Clone(IStream *iface, IStream **out)
-{
-    return E_NOTIMPL;
-}
-
-static IStreamVtbl stream_vtbl =
-{
-    stream_QueryInterface,
-    stream_AddRef,
-    stream_Release,
-    stream_Read,
-    stream_Write,
-    stream_Seek,
-    stream_SetSize,
-    stream_CopyTo,
-    stream_Commit,
-    stream_Revert,
-    stream_LockRegion,
-    stream_UnlockRegion,
-    stream_Stat,
-    stream_Clone,
-};
+/* the stream sink given to StreamInterface (dotest.c) */
+static struct mem_stream *the_stream;
 
 static void init_objects(void)
 {
     the_callback.IDODownloadStatusCallback_iface.lpVtbl = &callback_vtbl;
     the_callback.ref = 1;
-    the_stream.IStream_iface.lpVtbl = &stream_vtbl;
-    the_stream.ref = 1;
+    the_stream = new_mem_stream();
 }
 
 /* ------------------------------------------------------------------ the property table */
@@ -547,7 +382,7 @@ static void make_value(const struct prop_row *p, VARIANT *v, unsigned int index)
         V_UI8(v) = 1234567890123ull;
         break;
     case VT_UNKNOWN:
-        if (p->id == DODownloadProperty_StreamInterface) V_UNKNOWN(v) = (IUnknown *)&the_stream.IStream_iface;
+        if (p->id == DODownloadProperty_StreamInterface) V_UNKNOWN(v) = (IUnknown *)&the_stream->IStream_iface;
         else V_UNKNOWN(v) = (IUnknown *)&the_callback.IDODownloadStatusCallback_iface;
         break;
     case VT_ARRAY | VT_UI1:
@@ -970,7 +805,7 @@ static void test_property_values(void)
     make_test_path(path, ARRAY_SIZE(path), L"props-sink.bin");
     hr = set_bstr(download, DODownloadProperty_LocalPath, path);
     ok(hr == S_OK, "SetProperty(LocalPath): %#lx\n", hr);
-    hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream.IStream_iface);
+    hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream->IStream_iface);
     ok(hr == DO_E_FILE_DOWNLOADSINK_ALREADY_SET, "SetProperty(StreamInterface) with LocalPath set: %#lx [inferred]\n",
        hr);
     VariantInit(&v);
@@ -980,7 +815,7 @@ static void test_property_values(void)
     finish_download(download);
 
     if (!(download = create_download(manager))) return;
-    hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream.IStream_iface);
+    hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream->IStream_iface);
     ok(hr == S_OK, "SetProperty(StreamInterface): %#lx\n", hr);
     hr = set_bstr(download, DODownloadProperty_LocalPath, path);
     ok(hr == DO_E_FILE_DOWNLOADSINK_ALREADY_SET, "SetProperty(LocalPath) with StreamInterface set: %#lx [inferred]\n",
@@ -1091,11 +926,11 @@ static void test_state_rules(void)
     /* a stream sink cannot be replaced once started */
     if ((download = new_download("/props-small.bin", NULL)))
     {
-        hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream.IStream_iface);
+        hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream->IStream_iface);
         ok(hr == S_OK, "SetProperty(StreamInterface): %#lx\n", hr);
         hr = start_whole(download);
         ok(hr == S_OK, "Start with a stream sink: %#lx [inferred]\n", hr);
-        hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream.IStream_iface);
+        hr = set_unknown(download, DODownloadProperty_StreamInterface, (IUnknown *)&the_stream->IStream_iface);
         ok(hr == DO_E_INVALID_STATE, "SetProperty(StreamInterface) after Start: %#lx [inferred]\n", hr);
         hr = set_unknown(download, DODownloadProperty_StreamInterface, NULL);
         ok(hr == DO_E_INVALID_STATE, "SetProperty(StreamInterface, NULL) after Start: %#lx [inferred]\n", hr);

@@ -104,40 +104,6 @@ static void check_local_name_(unsigned int line, IBackgroundCopyFile *file, cons
 }
 #define check_local_name(a, b, c) check_local_name_(__LINE__, a, b, c)
 
-/* an object that is only an IUnknown */
-struct plain
-{
-    IUnknown IUnknown_iface;
-    LONG refcount;
-};
-
-static HRESULT WINAPI plain_QueryInterface(IUnknown *iface, REFIID riid, void **out)
-{
-    if (IsEqualGUID(riid, &IID_IUnknown))
-    {
-        *out = iface;
-        IUnknown_AddRef(iface);
-        return S_OK;
-    }
-    *out = NULL;
-    return E_NOINTERFACE;
-}
-
-static ULONG WINAPI plain_AddRef(IUnknown *iface)
-{
-    struct plain *plain = CONTAINING_RECORD(iface, struct plain, IUnknown_iface);
-    return InterlockedIncrement(&plain->refcount);
-}
-
-static ULONG WINAPI plain_Release(IUnknown *iface)
-{
-    struct plain *plain = CONTAINING_RECORD(iface, struct plain, IUnknown_iface);
-    return InterlockedDecrement(&plain->refcount);
-}
-
-static const IUnknownVtbl plain_vtbl = { plain_QueryInterface, plain_AddRef, plain_Release };
-
-static struct plain test_plain = { { &plain_vtbl }, 1 };
 
 /* ---------------------------------------------------------------- tests */
 
@@ -643,7 +609,7 @@ done:
     IBackgroundCopyJob_Release(job);
 }
 
-static HRESULT set_bstr(IDeliveryOptimizationFile2 *file2, DOFilePropertyId id, const WCHAR *str)
+static HRESULT set_file_bstr(IDeliveryOptimizationFile2 *file2, DOFilePropertyId id, const WCHAR *str)
 {
     VARIANT v;
     HRESULT hr;
@@ -705,9 +671,9 @@ static void test_file2_properties(IBackgroundCopyManager *manager)
     ok(hr == DO_E_WRITE_ONLY_PROPERTY, "GetProperty(IntegrityCheckInfo): got %#lx\n", hr);
     VariantClear(&v);
 
-    hr = set_bstr(file2, DOFilePropertyId_DecryptionInfo, decryption);
+    hr = set_file_bstr(file2, DOFilePropertyId_DecryptionInfo, decryption);
     ok(hr == S_OK, "SetProperty(DecryptionInfo): got %#lx\n", hr);
-    hr = set_bstr(file2, DOFilePropertyId_IntegrityCheckInfo, integrity);
+    hr = set_file_bstr(file2, DOFilePropertyId_IntegrityCheckInfo, integrity);
     ok(hr == S_OK, "SetProperty(IntegrityCheckInfo): got %#lx\n", hr);
     VariantInit(&v);
     hr = IDeliveryOptimizationFile2_GetProperty(file2, DOFilePropertyId_DecryptionInfo, &v);
@@ -771,12 +737,12 @@ static void test_file2_properties(IBackgroundCopyManager *manager)
     ok(V_VT(&v) == VT_UI8 && V_UI8(&v) == 8192, "TotalSizeBytes: type %d value %#I64x\n", V_VT(&v),
        V_VT(&v) == VT_UI8 ? V_UI8(&v) : 0);
     VariantClear(&v);
-    hr = set_bstr(file2, DOFilePropertyId_TotalSizeBytes, L"8192");
+    hr = set_file_bstr(file2, DOFilePropertyId_TotalSizeBytes, L"8192");
     ok(hr == E_INVALIDARG, "[inferred] SetProperty(TotalSizeBytes, VT_BSTR): got %#lx\n", hr);
 
     /* sinks this generation does not have */
     V_VT(&v) = VT_UNKNOWN;
-    V_UNKNOWN(&v) = &test_plain.IUnknown_iface;
+    V_UNKNOWN(&v) = plain_unknown();
     hr = IDeliveryOptimizationFile2_SetProperty(file2, DOFilePropertyId_DownloadSinkInterface, &v);
     ok(hr == E_NOTIMPL, "[inferred] SetProperty(DownloadSinkInterface): got %#lx\n", hr);
     hr = IDeliveryOptimizationFile2_SetProperty(file2, DOFilePropertyId_DownloadSinkMemoryStream, &v);
@@ -825,10 +791,10 @@ static void test_file2_properties(IBackgroundCopyManager *manager)
     V_UI8(&v) = 1;
     hr = IDeliveryOptimizationFile2_SetProperty(file2, DOFilePropertyId_TotalSizeBytes, &v);
     ok(hr == DO_E_INVALID_STATE, "[inferred] SetProperty(TotalSizeBytes) after Cancel: got %#lx\n", hr);
-    hr = set_bstr(file2, DOFilePropertyId_DecryptionInfo, decryption);
+    hr = set_file_bstr(file2, DOFilePropertyId_DecryptionInfo, decryption);
     ok(hr == DO_E_INVALID_STATE, "[inferred] SetProperty(DecryptionInfo) after Cancel: got %#lx\n", hr);
     make_test_path(local, ARRAY_SIZE(local), L"file2-cancelled.bin");
-    hr = set_bstr(file2, DOFilePropertyId_DownloadSinkFilePath, local);
+    hr = set_file_bstr(file2, DOFilePropertyId_DownloadSinkFilePath, local);
     ok(hr == DO_E_INVALID_STATE, "[inferred] SetProperty(DownloadSinkFilePath) after Cancel: got %#lx\n", hr);
     VariantInit(&v);
     hr = IDeliveryOptimizationFile2_GetProperty(file2, DOFilePropertyId_IntegrityCheckMandatory, &v);
@@ -892,7 +858,7 @@ static void test_sinkless_file(IBackgroundCopyManager *manager)
 
     check_stats(do_file, FALSE, L"sinkless", url, DO_UNKNOWN_FILE_SIZE, TRUE);
 
-    hr = set_bstr(file2, DOFilePropertyId_DownloadSinkFilePath, local);
+    hr = set_file_bstr(file2, DOFilePropertyId_DownloadSinkFilePath, local);
     ok(hr == S_OK, "SetProperty(DownloadSinkFilePath): got %#lx\n", hr);
     check_local_name(file, local, FALSE);
     check_bstr_property(file2, DOFilePropertyId_DownloadSinkFilePath, local);
@@ -900,7 +866,7 @@ static void test_sinkless_file(IBackgroundCopyManager *manager)
     hr = IBackgroundCopyJob_Cancel(job);
     ok(hr == S_OK, "Cancel: got %#lx\n", hr);
     make_test_path(local, ARRAY_SIZE(local), L"sinkless-cancelled.bin");
-    hr = set_bstr(file2, DOFilePropertyId_DownloadSinkFilePath, local);
+    hr = set_file_bstr(file2, DOFilePropertyId_DownloadSinkFilePath, local);
     ok(hr == DO_E_INVALID_STATE, "[inferred] SetProperty(DownloadSinkFilePath) after Cancel: got %#lx\n", hr);
 
     IDeliveryOptimizationFile2_Release(file2);

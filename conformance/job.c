@@ -194,40 +194,6 @@ static const IBackgroundCopyCallbackVtbl callback_vtbl =
 
 static struct callback test_callback = { { &callback_vtbl }, 1 };
 
-/* an object that is only an IUnknown */
-struct plain
-{
-    IUnknown IUnknown_iface;
-    LONG refcount;
-};
-
-static HRESULT WINAPI plain_QueryInterface(IUnknown *iface, REFIID riid, void **out)
-{
-    if (IsEqualGUID(riid, &IID_IUnknown))
-    {
-        *out = iface;
-        IUnknown_AddRef(iface);
-        return S_OK;
-    }
-    *out = NULL;
-    return E_NOINTERFACE;
-}
-
-static ULONG WINAPI plain_AddRef(IUnknown *iface)
-{
-    struct plain *plain = CONTAINING_RECORD(iface, struct plain, IUnknown_iface);
-    return InterlockedIncrement(&plain->refcount);
-}
-
-static ULONG WINAPI plain_Release(IUnknown *iface)
-{
-    struct plain *plain = CONTAINING_RECORD(iface, struct plain, IUnknown_iface);
-    return InterlockedDecrement(&plain->refcount);
-}
-
-static const IUnknownVtbl plain_vtbl = { plain_QueryInterface, plain_AddRef, plain_Release };
-
-static struct plain test_plain = { { &plain_vtbl }, 1 };
 
 /* ---------------------------------------------------------------- tests */
 
@@ -718,7 +684,7 @@ static void test_notify_interface(IBackgroundCopyManager *manager)
     }
 
     /* not a callback: refused, and the old one stays */
-    hr = IBackgroundCopyJob_SetNotifyInterface(job, &test_plain.IUnknown_iface);
+    hr = IBackgroundCopyJob_SetNotifyInterface(job, plain_unknown());
     ok(hr == E_NOINTERFACE, "[inferred] SetNotifyInterface(IUnknown-only object): got %#lx\n", hr);
     unk = NULL;
     hr = IBackgroundCopyJob_GetNotifyInterface(job, &unk);

@@ -6,8 +6,9 @@
 # Copyright 2026 the wine-dosvc authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
-# Debian packages the build and the tests need.
-DOSVC_PACKAGES="wine64 wine64-tools libwine-dev mingw-w64 autoconf automake make procps"
+# Debian packages the build and the tests need.  "wine" is the one that makes
+# /usr/bin/wine, winegcc, widl ... (alternatives to the *-stable names).
+DOSVC_PACKAGES="wine wine64 wine64-tools libwine-dev mingw-w64 autoconf automake make procps"
 
 # ensure_packages [EXTRA_PACKAGE...]
 ensure_packages()

@@ -523,11 +523,11 @@ static void test_proxy_blanket(void)
 
     hr = CoSetProxyBlanket((IUnknown *)manager, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
                            RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_DEFAULT);
-    todo_wine ok(hr == S_OK, "CoSetProxyBlanket(manager, IMPERSONATE): %#lx\n", hr);
+    ok(hr == S_OK, "CoSetProxyBlanket(manager, IMPERSONATE): %#lx\n", hr);
     if (!(download = create_download(manager))) return;
     hr = CoSetProxyBlanket((IUnknown *)download, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
                            RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_STATIC_CLOAKING);
-    todo_wine ok(hr == S_OK, "CoSetProxyBlanket(download, IMPERSONATE, STATIC_CLOAKING): %#lx\n", hr);
+    ok(hr == S_OK, "CoSetProxyBlanket(download, IMPERSONATE, STATIC_CLOAKING): %#lx\n", hr);
 
     ok(get_dl_state(download) == DODownloadState_Created, "state after CoSetProxyBlanket is not Created\n");
     hr = set_bstr(download, DODownloadProperty_DisplayName, L"dosvc-test blanket");

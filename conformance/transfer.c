@@ -1085,20 +1085,21 @@ static void test_fatal_errors(void)
 
             /* Wine 8's qmgrprxy fails these three [out,ref] LPWSTR calls in the
              * client-side proxy (RPC_X_NULL_REF_POINTER) before they are sent;
-             * the service implements them (docs/gaps.md). */
+             * DoSvc's client-side object sends them another way
+             * (docs/client-object.md). */
             text = NULL;
             hr = IBackgroundCopyError_GetErrorDescription(error, GetUserDefaultUILanguage(), &text);
-            todo_wine ok(hr == S_OK && text && *text, "GetErrorDescription: %#lx, %ls [inferred]\n", hr,
+            ok(hr == S_OK && text && *text, "GetErrorDescription: %#lx, %ls [inferred]\n", hr,
                          text ? text : L"(null)");
             if (text) trace("404 description: %ls\n", text);
             CoTaskMemFree(text);
             text = NULL;
             hr = IBackgroundCopyError_GetErrorContextDescription(error, GetUserDefaultUILanguage(), &text);
-            todo_wine ok(hr == S_OK && text, "GetErrorContextDescription: %#lx [inferred]\n", hr);
+            ok(hr == S_OK && text, "GetErrorContextDescription: %#lx [inferred]\n", hr);
             CoTaskMemFree(text);
             text = NULL;
             hr = IBackgroundCopyError_GetProtocol(error, &text);
-            todo_wine ok(hr == S_OK && text && !wcsicmp(text, L"http"), "GetProtocol: %#lx, %ls [inferred]\n", hr,
+            ok(hr == S_OK && text && !wcsicmp(text, L"http"), "GetProtocol: %#lx, %ls [inferred]\n", hr,
                          text ? text : L"(null)");
             CoTaskMemFree(text);
             IBackgroundCopyError_Release(error);

@@ -30,6 +30,7 @@
  */
 
 #include "dosvc_private.h"
+#include "dosvc_client.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -108,6 +109,7 @@ void anchors_startup(void)
         anchor((IUnknown *)&file->IBackgroundCopyFile5_iface, &IID_IDeliveryOptimizationFile2);
     }
     anchor((IUnknown *)error, &IID_IBackgroundCopyError);
+    anchor((IUnknown *)error, &IID_IDoClientErrorText);
     anchor((IUnknown *)enum_jobs, &IID_IEnumBackgroundCopyJobs);
     anchor((IUnknown *)enum_files, &IID_IEnumBackgroundCopyFiles);
     anchor((IUnknown *)enum_unknowns, &IID_IEnumUnknown);

@@ -32,6 +32,7 @@
 #include "winhttp.h"
 #include "deliveryoptimization.h"
 #include "deliveryoptimizationerrors.h"
+#include "dosvc_marshal.h"
 
 #include "wine/debug.h"
 
@@ -330,6 +331,10 @@ void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no loc
 
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;
+
+/* marshal.c: the IMarshal every object answers, so that another process
+ * gets our client-side object (include/dosvc_marshal.h for the kinds) */
+HRESULT object_marshal_create(IUnknown *object, enum dosvc_object_kind kind, const GUID *id, void **out);
 
 /* anchors.c: keep one stub of every interface we hand out alive (a Wine 8 rpcrt4 hang) */
 void anchors_startup(void);

@@ -502,6 +502,8 @@ static HRESULT WINAPI download_QueryInterface(IDODownload *iface, REFIID riid, v
         job_addref(download->job);
         return S_OK;
     }
+    if (IsEqualGUID(riid, &IID_IMarshal))
+        return object_marshal_create((IUnknown *)iface, DOSVC_OBJECT_DOWNLOAD, &download->job->id, out);
     WARN("Unsupported interface %s.\n", debugstr_guid(riid));
     *out = NULL;
     return E_NOINTERFACE;

@@ -76,6 +76,10 @@ static HRESULT enumerator_query_interface(void *iface, REFIID riid, void **out)
         InterlockedIncrement(&enumerator->refcount);
         return S_OK;
     }
+    if (IsEqualGUID(riid, &IID_IMarshal))
+        return object_marshal_create(iface, IsEqualGUID(enumerator->iid, &IID_IEnumBackgroundCopyJobs) ?
+                                     DOSVC_OBJECT_ENUM_JOBS : IsEqualGUID(enumerator->iid, &IID_IEnumBackgroundCopyFiles) ?
+                                     DOSVC_OBJECT_ENUM_FILES : DOSVC_OBJECT_ENUM_UNKNOWN, NULL, out);
     WARN("Unsupported interface %s.\n", debugstr_guid(riid));
     *out = NULL;
     return E_NOINTERFACE;

@@ -20,6 +20,7 @@
 
 /* Wine's own tree gets const vtables through __WINESRC__; we ask for them. */
 #include "dosvc_private.h"
+#include "dosvc_client.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -33,6 +34,7 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 struct copy_error
 {
     IBackgroundCopyError IBackgroundCopyError_iface;
+    IDoClientErrorText IDoClientErrorText_iface;   /* the text methods for our client-side object */
     LONG refcount;
     struct do_job *job;      /* referenced: keeps the job, and so its files, alive */
     HRESULT code;
@@ -60,6 +62,14 @@ static HRESULT WINAPI copy_error_QueryInterface(IBackgroundCopyError *iface, REF
         IBackgroundCopyError_AddRef(iface);
         return S_OK;
     }
+    if (IsEqualGUID(riid, &IID_IDoClientErrorText))
+    {
+        *out = &impl_from_IBackgroundCopyError(iface)->IDoClientErrorText_iface;
+        IBackgroundCopyError_AddRef(iface);
+        return S_OK;
+    }
+    if (IsEqualGUID(riid, &IID_IMarshal))
+        return object_marshal_create((IUnknown *)iface, DOSVC_OBJECT_ERROR, NULL, out);
 
     WARN("Unsupported interface %s.\n", debugstr_guid(riid));
     return E_NOINTERFACE;
@@ -165,6 +175,58 @@ static const IBackgroundCopyErrorVtbl copy_error_vtbl =
     copy_error_GetProtocol,
 };
 
+/* ------------------------------------------------------------------ IDoClientErrorText */
+
+/* The same three answers, reached through an interface whose strings
+ * marshal (include/dosvc_client.idl). */
+
+static inline struct copy_error *impl_from_IDoClientErrorText(IDoClientErrorText *iface)
+{
+    return CONTAINING_RECORD(iface, struct copy_error, IDoClientErrorText_iface);
+}
+
+static HRESULT WINAPI error_text_QueryInterface(IDoClientErrorText *iface, REFIID riid, void **out)
+{
+    return copy_error_QueryInterface(&impl_from_IDoClientErrorText(iface)->IBackgroundCopyError_iface, riid, out);
+}
+
+static ULONG WINAPI error_text_AddRef(IDoClientErrorText *iface)
+{
+    return copy_error_AddRef(&impl_from_IDoClientErrorText(iface)->IBackgroundCopyError_iface);
+}
+
+static ULONG WINAPI error_text_Release(IDoClientErrorText *iface)
+{
+    return copy_error_Release(&impl_from_IDoClientErrorText(iface)->IBackgroundCopyError_iface);
+}
+
+static HRESULT WINAPI error_text_GetErrorDescription(IDoClientErrorText *iface, DWORD langid, WCHAR **text)
+{
+    return copy_error_GetErrorDescription(&impl_from_IDoClientErrorText(iface)->IBackgroundCopyError_iface,
+                                          langid, text);
+}
+
+static HRESULT WINAPI error_text_GetErrorContextDescription(IDoClientErrorText *iface, DWORD langid, WCHAR **text)
+{
+    return copy_error_GetErrorContextDescription(&impl_from_IDoClientErrorText(iface)->IBackgroundCopyError_iface,
+                                                 langid, text);
+}
+
+static HRESULT WINAPI error_text_GetProtocol(IDoClientErrorText *iface, WCHAR **protocol)
+{
+    return copy_error_GetProtocol(&impl_from_IDoClientErrorText(iface)->IBackgroundCopyError_iface, protocol);
+}
+
+static const IDoClientErrorTextVtbl error_text_vtbl =
+{
+    error_text_QueryInterface,
+    error_text_AddRef,
+    error_text_Release,
+    error_text_GetErrorDescription,
+    error_text_GetErrorContextDescription,
+    error_text_GetProtocol,
+};
+
 /* The scheme of a URL ("http" for "HTTP://host/x"), for errors whose job.c
  * record names no protocol; NULL when the name has none. */
 static WCHAR *scheme_of(const WCHAR *url)
@@ -224,6 +286,7 @@ HRESULT copy_error_create(struct do_job *job, IBackgroundCopyError **out)
     }
 
     error->IBackgroundCopyError_iface.lpVtbl = &copy_error_vtbl;
+    error->IDoClientErrorText_iface.lpVtbl = &error_text_vtbl;
     error->refcount = 1;
     job_addref(job);
     error->job = job;

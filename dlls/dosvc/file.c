@@ -328,6 +328,8 @@ static HRESULT WINAPI file_QueryInterface(IBackgroundCopyFile5 *iface, REFIID ri
         *out = &file->IDeliveryOptimizationFile_iface;
     else if (IsEqualGUID(riid, &IID_IDeliveryOptimizationFile2))
         *out = &file->IDeliveryOptimizationFile2_iface;
+    else if (IsEqualGUID(riid, &IID_IMarshal))
+        return object_marshal_create((IUnknown *)iface, DOSVC_OBJECT_FILE, &file->job->id, out);
     else
     {
         WARN("Unsupported interface %s.\n", debugstr_guid(riid));

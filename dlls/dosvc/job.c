@@ -220,6 +220,8 @@ static HRESULT WINAPI job_QueryInterface(IBackgroundCopyJob5 *iface, REFIID riid
         *out = &job->IDeliveryOptimizationJob_iface;
     else if (IsEqualGUID(riid, &IID_IDeliveryOptimizationJob2))
         *out = &job->IDeliveryOptimizationJob2_iface;
+    else if (IsEqualGUID(riid, &IID_IMarshal))
+        return object_marshal_create((IUnknown *)iface, DOSVC_OBJECT_JOB, &job->id, out);
     else
     {
         WARN("Unsupported interface %s.\n", debugstr_guid(riid));

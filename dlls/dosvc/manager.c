@@ -444,6 +444,9 @@ HRESULT manager_query_interface(REFIID riid, void **out)
         *out = &manager.IDOManager_iface;
         return S_OK;
     }
+    if (IsEqualGUID(riid, &IID_IMarshal))
+        return object_marshal_create((IUnknown *)&manager.IBackgroundCopyManager_iface, DOSVC_OBJECT_MANAGER,
+                                     NULL, out);
 
     WARN("Unsupported interface %s.\n", debugstr_guid(riid));
     return E_NOINTERFACE;

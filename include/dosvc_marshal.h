@@ -66,6 +66,9 @@ struct dosvc_marshal_header
 };
 #include <poppack.h>
 
+/* one layout for 32- and 64-bit writers and readers */
+C_ASSERT(sizeof(struct dosvc_marshal_header) == 40);
+
 /* dlls/common/marshal_slack.c: what CoGetMarshalSizeMax adds to a custom
  * marshaler's own estimate beyond what CoMarshalInterface writes; our
  * marshalers report that much less, so the total is exact. */

@@ -9,6 +9,9 @@
 # Debian packages the build and the tests need.  "wine" is the one that makes
 # /usr/bin/wine, winegcc, widl ... (alternatives to the *-stable names).
 DOSVC_PACKAGES="wine wine64 wine64-tools libwine-dev mingw-w64 autoconf automake make procps"
+# The 32-bit builds (dosvcps.dll for syswow64, doadmin32, the 32-bit tests)
+# need Wine's i386 import libraries, from the i386 architecture.
+DOSVC_PACKAGES="$DOSVC_PACKAGES libwine-dev:i386"
 
 # ensure_packages [EXTRA_PACKAGE...]
 ensure_packages()
@@ -24,9 +27,33 @@ ensure_packages()
     fi
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    case "$missing" in
+    *:i386*) dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386 ;;
+    esac
     apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# can_run_32bit: does this kernel run 32-bit x86 programs?  Some kernels
+# are built or booted without ia32 emulation ("32-bit emulation disabled"
+# in dmesg); 32-bit Wine cannot work there.  The probe is the i386 dynamic
+# loader, which libwine-dev:i386 brings along.
+can_run_32bit()
+{
+    [ -x /lib/ld-linux.so.2 ] && /lib/ld-linux.so.2 --help >/dev/null 2>&1
+}
+
+# ensure_wine32: 32-bit Wine (wine32:i386) for 32-bit clients in a WoW64
+# prefix, where the kernel can run it.  Never elsewhere: with wine32
+# installed /usr/bin/wine starts the 32-bit loader first, and on a kernel
+# without ia32 emulation that breaks every Wine program.
+ensure_wine32()
+{
+    if ! can_run_32bit; then
+        return 0
+    fi
+    ensure_packages wine32:i386
 }
 
 # Regenerate, configure and build in $top/build (or BUILDDIR); each step
@@ -90,6 +117,14 @@ stop_background()
 ensure_prefix()
 {
     local log=$1
+    # with 32-bit Wine the prefix must be a WoW64 one; a 64-bit-only prefix
+    # made before wine32 was installed is made again
+    if [ -f "$WINEPREFIX/system.reg" ] && [ ! -f "$WINEPREFIX/drive_c/windows/syswow64/kernel32.dll" ] &&
+       [ -x /usr/lib/wine/wine ] && can_run_32bit; then
+        echo "making $WINEPREFIX again, with 32-bit support"
+        "$WINESERVER" -k >/dev/null 2>&1 || true
+        rm -rf "$WINEPREFIX"
+    fi
     [ -f "$WINEPREFIX/system.reg" ] && return 0
     echo "creating Wine prefix $WINEPREFIX"
     "$WINESERVER" -k >/dev/null 2>&1 || true

@@ -109,15 +109,16 @@ static WCHAR *module_path(void)
     }
 }
 
-static HRESULT set_value(HKEY root, const WCHAR *subkey, const WCHAR *name, DWORD type,
-                         const WCHAR *data, DWORD bytes)
+/* view: 0, or KEY_WOW64_32KEY for what 32-bit processes read */
+static HRESULT set_value_view(HKEY root, const WCHAR *subkey, REGSAM view, const WCHAR *name, DWORD type,
+                              const WCHAR *data, DWORD bytes)
 {
     LSTATUS ret;
     HKEY key;
 
-    TRACE("%s %s\n", wine_dbgstr_w(subkey), wine_dbgstr_w(name));
+    TRACE("%s %s %#lx\n", wine_dbgstr_w(subkey), wine_dbgstr_w(name), view);
 
-    ret = RegCreateKeyExW(root, subkey, 0, NULL, 0, KEY_SET_VALUE, NULL, &key, NULL);
+    ret = RegCreateKeyExW(root, subkey, 0, NULL, 0, KEY_SET_VALUE | view, NULL, &key, NULL);
     if (ret)
     {
         ERR("cannot create %s, error %ld\n", wine_dbgstr_w(subkey), ret);
@@ -133,9 +134,21 @@ static HRESULT set_value(HKEY root, const WCHAR *subkey, const WCHAR *name, DWOR
     return S_OK;
 }
 
+static HRESULT set_value(HKEY root, const WCHAR *subkey, const WCHAR *name, DWORD type,
+                         const WCHAR *data, DWORD bytes)
+{
+    return set_value_view(root, subkey, 0, name, type, data, bytes);
+}
+
+static HRESULT set_string_view(HKEY root, const WCHAR *subkey, REGSAM view, const WCHAR *name, DWORD type,
+                               const WCHAR *data)
+{
+    return set_value_view(root, subkey, view, name, type, data, (wcslen(data) + 1) * sizeof(WCHAR));
+}
+
 static HRESULT set_string(HKEY root, const WCHAR *subkey, const WCHAR *name, DWORD type, const WCHAR *data)
 {
-    return set_value(root, subkey, name, type, data, (wcslen(data) + 1) * sizeof(WCHAR));
+    return set_string_view(root, subkey, 0, name, type, data);
 }
 
 /* Create DoSvc, or bring an existing one back to our configuration. */
@@ -236,11 +249,19 @@ static HRESULT remove_service(void)
     return HRESULT_FROM_WIN32(error);
 }
 
-static HRESULT delete_tree(HKEY root, const WCHAR *subkey)
+static HRESULT delete_tree_view(HKEY root, const WCHAR *subkey, REGSAM view)
 {
-    LSTATUS ret = RegDeleteTreeW(root, subkey);
+    LSTATUS ret;
+    HKEY key;
 
-    TRACE("%s\n", wine_dbgstr_w(subkey));
+    TRACE("%s %#lx\n", wine_dbgstr_w(subkey), view);
+
+    if (!(ret = RegOpenKeyExW(root, subkey, 0, KEY_ALL_ACCESS | view, &key)))
+    {
+        ret = RegDeleteTreeW(key, NULL);
+        RegCloseKey(key);
+        if (!ret) ret = RegDeleteKeyExW(root, subkey, view, 0);
+    }
     if (ret && ret != ERROR_FILE_NOT_FOUND)
     {
         ERR("cannot delete %s, error %ld\n", wine_dbgstr_w(subkey), ret);
@@ -271,10 +292,14 @@ static HRESULT delete_value(HKEY root, const WCHAR *subkey, const WCHAR *name)
     return S_OK;
 }
 
+/* the views the class is registered in */
+static const REGSAM views[] = { KEY_WOW64_64KEY, KEY_WOW64_32KEY };
+
 HRESULT WINAPI DllRegisterServer(void)
 {
     WCHAR clsid[40], appid_key[80], clsid_key[80], group[16];
     WCHAR *dll_path;
+    unsigned int i;
     HRESULT hr;
     size_t len;
 
@@ -302,20 +327,31 @@ HRESULT WINAPI DllRegisterServer(void)
                               group, (len + 2) * sizeof(WCHAR))))
         return hr;
 
-    /* LocalService must be REG_SZ: combase ignores any other type */
-    if (FAILED(hr = set_string(HKEY_LOCAL_MACHINE, appid_key, NULL, REG_SZ, service_display_name)))
-        return hr;
-    if (FAILED(hr = set_string(HKEY_LOCAL_MACHINE, appid_key, L"LocalService", REG_SZ, service_name)))
-        return hr;
-    if (FAILED(hr = set_string(HKEY_LOCAL_MACHINE, clsid_key, NULL, REG_SZ, L"DeliveryOptimization")))
-        return hr;
-    return set_string(HKEY_LOCAL_MACHINE, clsid_key, L"AppID", REG_SZ, clsid);
+    /* The class in both registry views: a 32-bit client in a WoW64 prefix
+     * reads the 32-bit one, and the 64-bit service serves it all the same.
+     * LocalService must be REG_SZ: combase ignores any other type. */
+    for (i = 0; i < ARRAY_SIZE(views); i++)
+    {
+        if (FAILED(hr = set_string_view(HKEY_LOCAL_MACHINE, appid_key, views[i], NULL, REG_SZ,
+                                        service_display_name)))
+            return hr;
+        if (FAILED(hr = set_string_view(HKEY_LOCAL_MACHINE, appid_key, views[i], L"LocalService", REG_SZ,
+                                        service_name)))
+            return hr;
+        if (FAILED(hr = set_string_view(HKEY_LOCAL_MACHINE, clsid_key, views[i], NULL, REG_SZ,
+                                        L"DeliveryOptimization")))
+            return hr;
+        if (FAILED(hr = set_string_view(HKEY_LOCAL_MACHINE, clsid_key, views[i], L"AppID", REG_SZ, clsid)))
+            return hr;
+    }
+    return S_OK;
 }
 
 HRESULT WINAPI DllUnregisterServer(void)
 {
     WCHAR clsid[40], appid_key[80], clsid_key[80];
-    HRESULT hr, first;
+    HRESULT hr, first = S_OK;
+    unsigned int i;
 
     TRACE("()\n");
 
@@ -326,9 +362,13 @@ HRESULT WINAPI DllUnregisterServer(void)
     /* Class keys first: once they are gone no client can start the service
      * again while we stop it.  Go on after a failure so as much as possible
      * is removed, and report the first failure. */
-    first = delete_tree(HKEY_LOCAL_MACHINE, clsid_key);
-    hr = delete_tree(HKEY_LOCAL_MACHINE, appid_key);
-    if (SUCCEEDED(first)) first = hr;
+    for (i = 0; i < ARRAY_SIZE(views); i++)
+    {
+        hr = delete_tree_view(HKEY_LOCAL_MACHINE, clsid_key, views[i]);
+        if (SUCCEEDED(first)) first = hr;
+        hr = delete_tree_view(HKEY_LOCAL_MACHINE, appid_key, views[i]);
+        if (SUCCEEDED(first)) first = hr;
+    }
     hr = remove_service();
     if (SUCCEEDED(first)) first = hr;
     hr = delete_value(HKEY_LOCAL_MACHINE, svchost_key, service_group);

@@ -9,9 +9,6 @@
 # Debian packages the build and the tests need.  "wine" is the one that makes
 # /usr/bin/wine, winegcc, widl ... (alternatives to the *-stable names).
 DOSVC_PACKAGES="wine wine64 wine64-tools libwine-dev mingw-w64 autoconf automake make procps"
-# The 32-bit builds (dosvcps.dll for syswow64, doadmin32, the 32-bit tests)
-# need Wine's i386 import libraries, from the i386 architecture.
-DOSVC_PACKAGES="$DOSVC_PACKAGES libwine-dev:i386"
 
 # ensure_packages [EXTRA_PACKAGE...]
 ensure_packages()
@@ -37,23 +34,31 @@ ensure_packages()
 
 # can_run_32bit: does this kernel run 32-bit x86 programs?  Some kernels
 # are built or booted without ia32 emulation ("32-bit emulation disabled"
-# in dmesg); 32-bit Wine cannot work there.  The probe is the i386 dynamic
-# loader, which libwine-dev:i386 brings along.
+# in dmesg), and 32-bit Wine cannot work there.  The probe is the smallest
+# i386 program there is (ELF header, one program header, exit(0) through
+# int 0x80), so it needs no package.
 can_run_32bit()
 {
-    [ -x /lib/ld-linux.so.2 ] && /lib/ld-linux.so.2 --help >/dev/null 2>&1
+    local probe status
+    probe=$(mktemp "${TMPDIR:-/tmp}/dosvc-ia32.XXXXXX") || return 1
+    printf '\177\105\114\106\001\001\001\000\000\000\000\000\000\000\000\000\002\000\003\000\001\000\000\000\124\200\004\010\064\000\000\000\000\000\000\000\000\000\000\000\064\000\040\000\001\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000\000\200\004\010\000\200\004\010\135\000\000\000\135\000\000\000\005\000\000\000\000\020\000\000\270\001\000\000\000\061\333\315\200' >"$probe"
+    chmod +x "$probe"
+    "$probe" 2>/dev/null
+    status=$?
+    rm -f "$probe"
+    return $status
 }
 
-# ensure_wine32: 32-bit Wine (wine32:i386) for 32-bit clients in a WoW64
-# prefix, where the kernel can run it.  Never elsewhere: with wine32
-# installed /usr/bin/wine starts the 32-bit loader first, and on a kernel
-# without ia32 emulation that breaks every Wine program.
-ensure_wine32()
+# ensure_i386: what 32-bit clients need, where the kernel can run them:
+# 32-bit Wine (wine32:i386) for a WoW64 prefix, and Wine's i386 import
+# libraries (libwine-dev:i386) to build dosvcps.dll, doadmin and the tests
+# for i686.  Nothing elsewhere: with wine32 installed /usr/bin/wine starts
+# the 32-bit loader first, and on a kernel without ia32 emulation that
+# breaks every Wine program; and 800 MB of i386 packages would buy nothing.
+ensure_i386()
 {
-    if ! can_run_32bit; then
-        return 0
-    fi
-    ensure_packages wine32:i386
+    can_run_32bit || return 0
+    ensure_packages libwine-dev:i386 wine32:i386
 }
 
 # Regenerate, configure and build in $top/build (or BUILDDIR); each step

@@ -1083,18 +1083,21 @@ static ULONG core_security_flags(const struct do_download *download)
 static HRESULT check_value(DODownloadProperty id, const VARIANT *value)
 {
     const WCHAR *str = V_VT(value) == VT_BSTR && V_BSTR(value) ? V_BSTR(value) : L"";
+    /* a BSTR is counted: a NUL inside it would hide the rest from string checks */
+    size_t len = V_VT(value) == VT_BSTR && V_BSTR(value) ? SysStringLen(V_BSTR(value)) : 0;
 
     if (V_VT(value) != properties[id].vt) return E_INVALIDARG;
     switch (id)
     {
     case DODownloadProperty_Uri:
         /* http and https only, as for BITS-style jobs */
-        return FAILED(file_check_remote_name(str)) ? E_INVALIDARG : S_OK;
+        return FAILED(url_check(str, len)) ? E_INVALIDARG : S_OK;
     case DODownloadProperty_LocalPath:
-        return *str && is_absolute_path(str) && lstrlenW(str) < 32767 ? S_OK : E_INVALIDARG;
+        return *str && is_absolute_path(str) && lstrlenW(str) < 32767 && (size_t)lstrlenW(str) == len &&
+               !path_is_device(str) ? S_OK : E_INVALIDARG;
     case DODownloadProperty_HttpCustomHeaders:
     case DODownloadProperty_HttpCustomAuthHeaders:
-        return lstrlenW(str) > MAX_HEADERS_LENGTH ? E_INVALIDARG : S_OK;
+        return len > MAX_HEADERS_LENGTH || FAILED(headers_check(str, len)) ? E_INVALIDARG : S_OK;
     case DODownloadProperty_CostPolicy:
         return V_UI4(value) > DODownloadCostPolicy_NoCellular ? E_INVALIDARG : S_OK;
     case DODownloadProperty_NoProgressTimeoutSeconds:

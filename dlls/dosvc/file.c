@@ -28,8 +28,6 @@
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
-#define MAX_REMOTE_NAME 2200
-
 static inline struct do_file *impl_from_IBackgroundCopyFile5(IBackgroundCopyFile5 *iface)
 {
     return CONTAINING_RECORD(iface, struct do_file, IBackgroundCopyFile5_iface);
@@ -79,17 +77,8 @@ void file_free(struct do_file *file)
 
 HRESULT file_check_remote_name(const WCHAR *name)
 {
-    URL_COMPONENTS url;
-
-    if (!name || !*name || lstrlenW(name) > MAX_REMOTE_NAME) return E_INVALIDARG;
-    memset(&url, 0, sizeof(url));
-    url.dwStructSize = sizeof(url);
-    url.dwSchemeLength = url.dwHostNameLength = url.dwUrlPathLength = (DWORD)-1;
-    /* DO downloads over HTTP(S) only */
-    if (!WinHttpCrackUrl(name, 0, 0, &url) || !url.dwHostNameLength ||
-        (url.nScheme != INTERNET_SCHEME_HTTP && url.nScheme != INTERNET_SCHEME_HTTPS))
-        return E_INVALIDARG;
-    return S_OK;
+    /* the rules are validate.c's, shared with the HTTP clients */
+    return url_check(name, name ? lstrlenW(name) : 0);
 }
 
 static BOOL is_absolute_path(const WCHAR *path)
@@ -146,6 +135,8 @@ HRESULT file_check_local_name(const WCHAR *name)
     HRESULT hr;
 
     if (!name || !*name || lstrlenW(name) >= 32767 || !is_absolute_path(name)) return E_INVALIDARG;
+    /* CreateFile would open the device, not a file */
+    if (path_is_device(name)) return E_INVALIDARG;
     attrs = GetFileAttributesW(name);
     if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY)) return E_ACCESSDENIED;
     if (!(dir = directory_of(name))) return E_INVALIDARG;

@@ -1337,6 +1337,7 @@ static HRESULT WINAPI http_options_SetCustomHeaders(IBackgroundCopyJobHttpOption
 
     /* BITS' limit: 16 KiB of headers */
     if (headers && lstrlenW(headers) > 16 * 1024) return E_INVALIDARG;
+    if (headers && FAILED(headers_check(headers, lstrlenW(headers)))) return E_INVALIDARG;
     return set_string(job, &job->custom_headers, headers && *headers ? headers : NULL);
 }
 

@@ -993,6 +993,50 @@ static BOOL replace_bstr(const struct store_reader *value, BSTR *field)
     return TRUE;
 }
 
+/* The directory part of a path (a copy), or NULL. */
+static WCHAR *parent_dir(const WCHAR *path)
+{
+    const WCHAR *p, *slash = NULL;
+    WCHAR *dir;
+
+    for (p = path; *p; p++)
+        if (*p == '\\' || *p == '/') slash = p;
+    if (!slash || !(dir = malloc((slash - path + 1) * sizeof(WCHAR)))) return NULL;
+    memcpy(dir, path, (slash - path) * sizeof(WCHAR));
+    dir[slash - path] = 0;
+    return dir;
+}
+
+/* "DO" + 8 hex digits + ".tmp", the names file_make_temp_name gives */
+static BOOL is_temp_file_name(const WCHAR *name)
+{
+    int i;
+
+    if (lstrlenW(name) != 14 || wcsnicmp(name, L"DO", 2) || wcsicmp(name + 10, L".tmp")) return FALSE;
+    for (i = 2; i < 10; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f') ||
+              (name[i] >= 'A' && name[i] <= 'F')))
+            return FALSE;
+    return TRUE;
+}
+
+/* A record's temp name must be one of ours next to its local name: the
+ * service writes, truncates and deletes that file. */
+static BOOL temp_name_fits(const struct do_file *file)
+{
+    WCHAR *temp_dir, *local_dir;
+    BOOL fits;
+
+    if (!file->local_name) return FALSE;
+    temp_dir = parent_dir(file->temp_name);
+    local_dir = parent_dir(file->local_name);
+    fits = temp_dir && local_dir && !wcsicmp(temp_dir, local_dir) &&
+           is_temp_file_name(file->temp_name + lstrlenW(temp_dir) + 1);
+    free(temp_dir);
+    free(local_dir);
+    return fits;
+}
+
 static BOOL load_file(struct do_job *job, struct store_reader *block)
 {
     WCHAR *file_id = NULL, *remote = NULL;
@@ -1086,8 +1130,13 @@ static BOOL load_file(struct do_job *job, struct store_reader *block)
             field_ok = store_get_u64(&value, &u64);
             break;
         }
-        if (!field_ok || (tag == FILE_LOCAL_NAME && !file->local_name[0])) bad = TRUE;
+        if (!field_ok || (tag == FILE_LOCAL_NAME && (!file->local_name[0] || path_is_device(file->local_name))))
+            bad = TRUE;
     }
+    if (file->temp_name && !temp_name_fits(file)) bad = TRUE;
+    /* validators go back to the server in If-Range */
+    if (file->etag && !text_is_clean(file->etag)) bad = TRUE;
+    if (file->last_modified && !text_is_clean(file->last_modified)) bad = TRUE;
     if (bad || block->bad)
     {
         file_free(file);
@@ -1180,8 +1229,17 @@ static BOOL load_job(const BYTE *payload, size_t size, struct do_job **out, ULON
             break;
         case TAG_PROXY_LIST: field_ok = replace_str(&value, &job->proxy_list); break;
         case TAG_PROXY_BYPASS: field_ok = replace_str(&value, &job->proxy_bypass); break;
-        case TAG_CUSTOM_HEADERS: field_ok = replace_str(&value, &job->custom_headers); break;
-        case TAG_CUSTOM_AUTH_HEADERS: field_ok = replace_str(&value, &job->custom_auth_headers); break;
+        /* a record is disk data: what goes on the wire is checked again */
+        case TAG_CUSTOM_HEADERS:
+            field_ok = replace_str(&value, &job->custom_headers) &&
+                       SUCCEEDED(headers_check(job->custom_headers, lstrlenW(job->custom_headers)));
+            if (!field_ok) *why = "bad custom headers";
+            break;
+        case TAG_CUSTOM_AUTH_HEADERS:
+            field_ok = replace_str(&value, &job->custom_auth_headers) &&
+                       SUCCEEDED(headers_check(job->custom_auth_headers, lstrlenW(job->custom_auth_headers)));
+            if (!field_ok) *why = "bad custom headers";
+            break;
         case TAG_SECURITY_FLAGS:
             field_ok = store_get_u32(&value, &u32) && ((job->security_flags = u32), TRUE);
             break;

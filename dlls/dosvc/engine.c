@@ -906,8 +906,11 @@ static HRESULT open_temp(struct file_fetch *fetch, const WCHAR *temp, UINT64 *do
     HRESULT hr = S_OK;
     HANDLE handle;
 
-    handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
-                         OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    /* FILE_SHARE_WRITE: the store may still be flushing the previous run's
+     * handle through a duplicate of it (store_sync_temp, save_one); the file
+     * is the same, and it must not keep a new run from opening it */
+    handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
     if (handle == INVALID_HANDLE_VALUE) return HRESULT_FROM_WIN32(GetLastError());
     if (!GetFileSizeEx(handle, &size)) size.QuadPart = 0;
 
@@ -1035,6 +1038,7 @@ static DWORD CALLBACK worker_proc(void *arg)
     struct run_context ctx = { 0 };
     struct do_file *file;
     BG_ERROR_CONTEXT context;
+    BOOL requeue;
     HRESULT hr, init;
 
     TRACE("worker for job %s starts\n", debugstr_guid(&job->id));
@@ -1098,16 +1102,25 @@ static DWORD CALLBACK worker_proc(void *arg)
         else job_set_state(job, BG_JOB_STATE_ERROR);
         break;
     }
-    job->worker_active = FALSE;
-    SetEvent(job->worker_done);
     LeaveCriticalSection(&job->cs);
 
     engine_notify(job);
+    /* the run's file is closed (transfer_file); its connections go now */
     run_context_clear(&ctx);
     free(ctx.buffer);
     if (SUCCEEDED(init)) CoUninitialize();
+
+    /* Only now may another run of this job start: a Resume that came while
+     * we were closing found worker_active set and left the job to us. */
+    EnterCriticalSection(&job->cs);
+    job->worker_active = FALSE;
+    SetEvent(job->worker_done);
+    requeue = !shutting_down && (job->state == BG_JOB_STATE_QUEUED ||
+              (job->state == BG_JOB_STATE_TRANSIENT_ERROR && GetTickCount64() + 50 >= job->retry_at_tick));
+    LeaveCriticalSection(&job->cs);
     TRACE("worker for job %s ends\n", debugstr_guid(&job->id));
     finish_worker(job);
+    if (requeue) engine_job_queued(job);
     job_release(job);
     return 0;
 }

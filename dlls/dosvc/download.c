@@ -192,6 +192,8 @@ static void get_status(struct do_download *download, DO_DOWNLOAD_STATUS *status)
         break;
     case BG_JOB_STATE_TRANSFERRED:
         status->State = DODownloadState_Transferred;
+        /* set only by a Finalize that could not rename */
+        status->ExtendedError = job->error.code;
         break;
     case BG_JOB_STATE_ACKNOWLEDGED:
         status->State = DODownloadState_Finalized;
@@ -889,18 +891,23 @@ static HRESULT WINAPI download_Finalize(IDODownload *iface)
             stream = file->stream;
             file->stream = NULL;
             file->completed = TRUE;
+            job_clear_error(job);
             job_set_state(job, BG_JOB_STATE_ACKNOWLEDGED);
         }
-        /* else it stays Transferred, so the client may try again */
+        else
+        {
+            /* it stays Transferred with its bytes, so the client may try again;
+             * GetStatus shows why (ExtendedError) meanwhile */
+            WARN("download %s: Finalize failed: %#lx\n", debugstr_guid(&job->id), hr);
+            job_set_error(job, hr, BG_ERROR_CONTEXT_LOCAL_FILE, file);
+            job_touch(job);
+        }
     }
     LeaveCriticalSection(&job->cs);
 
     if (stream) IStream_Release(stream);
-    if (SUCCEEDED(hr))
-    {
-        engine_notify(job);
-        manager_remove_job(job);
-    }
+    engine_notify(job);
+    if (SUCCEEDED(hr)) manager_remove_job(job);
     return hr;
 }
 

@@ -289,9 +289,14 @@ void file_delete_temp(struct do_file *file)
 
 HRESULT file_commit(struct do_file *file)
 {
+    DWORD attrs;
+
     if (file->completed) return S_OK;
     file_close_writer(file);
     if (!file->temp_name || !file->local_name) return DO_E_LOCALPATH_NOT_SET;
+    /* a read-only file is not replaced: Windows refuses, Wine's MoveFileEx would not */
+    attrs = GetFileAttributesW(file->local_name);
+    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_READONLY)) return E_ACCESSDENIED;
     if (!MoveFileExW(file->temp_name, file->local_name, MOVEFILE_REPLACE_EXISTING | MOVEFILE_COPY_ALLOWED))
     {
         DWORD error = GetLastError();

@@ -49,6 +49,7 @@
 #define CHUNK_OVERHEAD     16
 #define MAX_CONNECTIONS    128
 #define MAX_LOG_TARGETS    1024
+#define MAX_RAW_LOG        256
 
 struct resource
 {
@@ -69,11 +70,19 @@ struct log_entry
     char *head;                     /* header block of the latest request */
 };
 
-struct fail_counter
+/* Requests seen per path+query, for fail_first and etag_after. */
+struct target_counter
 {
-    struct fail_counter *next;
+    struct target_counter *next;
     char *target;
     unsigned int count;
+};
+
+/* One request head exactly as it came off the wire. */
+struct raw_head
+{
+    char *data;
+    size_t len;
 };
 
 struct connection
@@ -99,13 +108,15 @@ struct httpd
     HANDLE accept_thread;
     CRITICAL_SECTION cs;
     struct resource *resources;
-    struct fail_counter *fail_counters;
+    struct target_counter *target_counters;
     struct connection *connections;
     unsigned int active_connections;
     unsigned int accepted_connections;
     struct log_entry log[MAX_LOG_TARGETS];
     unsigned int log_size;
     unsigned int log_seq;
+    struct raw_head raw_log[MAX_RAW_LOG];   /* head number i is in raw_log[i % MAX_RAW_LOG] */
+    unsigned int raw_count;
     unsigned short wanted_port;     /* httpd_start_on_port, else 0 */
     volatile LONG64 body_bytes;     /* body bytes handed to sockets, for httpd_body_bytes */
 };
@@ -128,6 +139,7 @@ struct body_source
 {
     const unsigned char *data;
     unsigned long long seed;
+    BOOL invert;                        /* data bytes go out inverted (version 2 of a file resource) */
 };
 
 /* Per-response body options taken from the query. */
@@ -138,6 +150,8 @@ struct body_options
     unsigned long long rate;
     unsigned long long stall_after;     /* ~0ull: off */
     unsigned long long reset_after;     /* ~0ull: off */
+    unsigned long long close_after;     /* ~0ull: off */
+    unsigned long long extra;           /* bytes sent after the announced body */
 };
 
 struct head_builder
@@ -287,7 +301,15 @@ static void body_fill(const struct body_source *src, unsigned long long offset,
                       unsigned char *out, size_t size)
 {
     if (src->data)
+    {
         memcpy(out, src->data + offset, size);
+        if (src->invert)
+        {
+            size_t i;
+
+            for (i = 0; i < size; i++) out[i] ^= 0xff;
+        }
+    }
     else
         pattern_fill_seed(src->seed, offset, out, size);
 }
@@ -480,6 +502,18 @@ BOOL httpd_last_request_header(struct httpd *httpd, const char *path_prefix,
     return ret;
 }
 
+unsigned int httpd_open_connections(struct httpd *httpd)
+{
+    struct connection *conn;
+    unsigned int count = 0;
+
+    EnterCriticalSection(&httpd->cs);
+    for (conn = httpd->connections; conn; conn = conn->next)
+        if (!conn->done) count++;
+    LeaveCriticalSection(&httpd->cs);
+    return count;
+}
+
 unsigned int httpd_connection_count(struct httpd *httpd)
 {
     unsigned int count;
@@ -498,7 +532,64 @@ void httpd_reset_log(struct httpd *httpd)
     for (i = 0; i < httpd->log_size; i++) log_entry_clear(&httpd->log[i]);
     httpd->log_size = 0;
     httpd->accepted_connections = 0;
+    for (i = 0; i < MAX_RAW_LOG; i++)
+    {
+        free(httpd->raw_log[i].data);
+        httpd->raw_log[i].data = NULL;
+        httpd->raw_log[i].len = 0;
+    }
+    httpd->raw_count = 0;
     LeaveCriticalSection(&httpd->cs);
+}
+
+/* Keeps a copy of a request head as received, whatever it holds. */
+static void raw_record(struct httpd *httpd, const char *data, size_t len)
+{
+    struct raw_head *slot;
+    char *copy = malloc(len + 1);
+
+    if (!copy) return;
+    memcpy(copy, data, len);
+    copy[len] = 0;
+    EnterCriticalSection(&httpd->cs);
+    slot = &httpd->raw_log[httpd->raw_count++ % MAX_RAW_LOG];
+    free(slot->data);
+    slot->data = copy;
+    slot->len = len;
+    LeaveCriticalSection(&httpd->cs);
+}
+
+unsigned int httpd_raw_count(struct httpd *httpd)
+{
+    unsigned int count;
+
+    EnterCriticalSection(&httpd->cs);
+    count = httpd->raw_count;
+    LeaveCriticalSection(&httpd->cs);
+    return count;
+}
+
+size_t httpd_raw_request(struct httpd *httpd, unsigned int index, char *buf, size_t size)
+{
+    const struct raw_head *slot;
+    size_t len = 0;
+
+    if (size) buf[0] = 0;
+    EnterCriticalSection(&httpd->cs);
+    if (index < httpd->raw_count && httpd->raw_count - index <= MAX_RAW_LOG)
+    {
+        slot = &httpd->raw_log[index % MAX_RAW_LOG];
+        len = slot->len;
+        if (size)
+        {
+            size_t n = len < size - 1 ? len : size - 1;
+
+            memcpy(buf, slot->data, n);
+            buf[n] = 0;
+        }
+    }
+    LeaveCriticalSection(&httpd->cs);
+    return len;
 }
 
 /* ------------------------------------------------------------------ */
@@ -895,10 +986,16 @@ static enum read_result read_request(struct connection *conn, struct request *re
         /* Tolerate stray empty lines between requests. */
         while (conn->in_len >= 2 && !memcmp(conn->in, "\r\n", 2)) consume_input(conn, 2);
         if ((head_end = find_head_end(conn))) break;
-        if (conn->in_len == sizeof(conn->in)) return READ_BAD;
-        if (!receive_more(conn, IDLE_TIMEOUT_MS)) return conn->in_len ? READ_BAD : READ_CLOSED;
+        if (conn->in_len == sizeof(conn->in) || !receive_more(conn, IDLE_TIMEOUT_MS))
+        {
+            /* whatever came, even a fragment, belongs in the raw log */
+            if (!conn->in_len) return READ_CLOSED;
+            raw_record(conn->httpd, conn->in, conn->in_len);
+            return READ_BAD;
+        }
     }
 
+    raw_record(conn->httpd, conn->in, head_end - conn->in);
     memset(req, 0, sizeof(*req));
     req->head_len = head_end - conn->in;
     memcpy(conn->head, conn->in, req->head_len);
@@ -988,6 +1085,8 @@ static void get_body_options(const char *query, struct body_options *opts)
     if (!query_number(query, "rate", &opts->rate) || opts->rate > 1000000000000ull) opts->rate = 0;
     if (!query_number(query, "stall_after", &opts->stall_after)) opts->stall_after = ~0ull;
     if (!query_number(query, "reset_after", &opts->reset_after)) opts->reset_after = ~0ull;
+    if (!query_number(query, "close_after", &opts->close_after)) opts->close_after = ~0ull;
+    if (!query_number(query, "extra", &opts->extra) || opts->extra > 65536) opts->extra = 0;
 }
 
 /* How many more bytes the rate limit allows now (a 50 ms burst is allowed so
@@ -1025,7 +1124,7 @@ static size_t append_piece(struct connection *conn, size_t used, const struct bo
  * sent, or ~0ull on failure. */
 static unsigned long long send_body_bytes(struct connection *conn, size_t used, const struct body_source *src,
                                           unsigned long long start, unsigned long long limit,
-                                          const struct body_options *opts)
+                                          const struct body_options *opts, unsigned long long extra)
 {
     ULONGLONG rate_start = GetTickCount64();
     unsigned long long sent = 0;
@@ -1054,11 +1153,24 @@ static unsigned long long send_body_bytes(struct connection *conn, size_t used, 
         used = append_piece(conn, used, src, start + sent, piece, opts->chunked);
         sent += piece;
         InterlockedExchangeAdd64(&conn->httpd->body_bytes, piece);
-        if (opts->rate || sent == limit || IO_BUF_SIZE - used < CHUNK_SIZE + CHUNK_OVERHEAD)
+        if ((opts->rate || sent == limit || IO_BUF_SIZE - used < CHUNK_SIZE + CHUNK_OVERHEAD) &&
+            !(sent == limit && extra))
         {
             if (!send_all(conn, conn->io, used)) return ~0ull;
             used = 0;
         }
+    }
+    if (extra)
+    {
+        /* bytes beyond the announced end go out in the same write as the
+         * body's last bytes, so a client sees them as soon as it sees the end */
+        if (used + extra > IO_BUF_SIZE)
+        {
+            if (!send_all(conn, conn->io, used)) return ~0ull;
+            used = 0;
+        }
+        memset(conn->io + used, 'Z', (size_t)extra);
+        used += (size_t)extra;
     }
     if (used && !send_all(conn, conn->io, used)) return ~0ull;
     return sent;
@@ -1070,7 +1182,8 @@ static BOOL keeps_connection(const struct request *req, const struct body_option
                              unsigned long long length)
 {
     if (!req->keep_alive || opts->nolength) return FALSE;
-    return req->is_head || (opts->stall_after >= length && opts->reset_after >= length);
+    return req->is_head || (opts->stall_after >= length && opts->reset_after >= length &&
+                            opts->close_after >= length);
 }
 
 /* Sends head plus body and applies the body options.  Returns TRUE if the
@@ -1080,7 +1193,7 @@ static BOOL send_response(struct connection *conn, struct request *req, size_t h
                           unsigned long long length, const struct body_options *opts, BOOL keep)
 {
     unsigned long long limit = length;
-    BOOL stall = FALSE, reset = FALSE;
+    BOOL stall = FALSE, reset = FALSE, cut = FALSE;
 
     if (req->is_head)
         return send_all(conn, conn->io, head_len) && keep;
@@ -1096,7 +1209,18 @@ static BOOL send_response(struct connection *conn, struct request *req, size_t h
         stall = FALSE;
         reset = TRUE;
     }
-    if (send_body_bytes(conn, head_len, src, start, limit, opts) == ~0ull) return FALSE;
+    if (opts->close_after < limit)
+    {
+        limit = opts->close_after;
+        stall = reset = FALSE;
+        cut = TRUE;
+    }
+    /* extra bytes follow a complete length-delimited body only */
+    if (send_body_bytes(conn, head_len, src, start, limit, opts,
+                        (limit == length && !opts->chunked) ? opts->extra : 0) == ~0ull)
+        return FALSE;
+    /* an orderly close (FIN) before the end: the connection thread shuts it down gracefully */
+    if (cut) return FALSE;
 
     if (stall)
     {
@@ -1157,32 +1281,32 @@ static BOOL send_status_param(struct connection *conn, struct request *req, unsi
     return send_simple(conn, req, status, req->keep_alive, NULL);
 }
 
-/* Counts this request against the target's fail_first budget; TRUE while
- * the request should still fail. */
-static BOOL fail_counter_bump(struct httpd *httpd, const char *target, unsigned long long fail_first)
+/* Counts a request to this exact path+query; returns its number, from 1
+ * (0 when out of memory). */
+static unsigned int target_counter_bump(struct httpd *httpd, const char *target)
 {
-    struct fail_counter *fc;
+    struct target_counter *tc;
     unsigned int count = 0;
 
     EnterCriticalSection(&httpd->cs);
-    for (fc = httpd->fail_counters; fc; fc = fc->next)
-        if (!strcmp(fc->target, target)) break;
-    if (!fc && (fc = calloc(1, sizeof(*fc))))
+    for (tc = httpd->target_counters; tc; tc = tc->next)
+        if (!strcmp(tc->target, target)) break;
+    if (!tc && (tc = calloc(1, sizeof(*tc))))
     {
-        if ((fc->target = dup_string(target)))
+        if ((tc->target = dup_string(target)))
         {
-            fc->next = httpd->fail_counters;
-            httpd->fail_counters = fc;
+            tc->next = httpd->target_counters;
+            httpd->target_counters = tc;
         }
         else
         {
-            free(fc);
-            fc = NULL;
+            free(tc);
+            tc = NULL;
         }
     }
-    if (fc) count = ++fc->count;
+    if (tc) count = ++tc->count;
     LeaveCriticalSection(&httpd->cs);
-    return count <= fail_first;
+    return count;
 }
 
 /* Builds this URL's target with redirect=N replaced by redirect=N-1. */
@@ -1213,9 +1337,25 @@ static BOOL next_hop_target(const struct request *req, unsigned long long hops, 
     return TRUE;
 }
 
+/* A redirect whose Location line is given with its length (it may hold a NUL). */
+static BOOL send_raw_redirect(struct connection *conn, struct request *req, unsigned int status,
+                              const char *location, size_t location_len)
+{
+    struct head_builder hb;
+
+    head_begin(&hb, conn, status, TRUE);
+    if (hb.len + location_len + 2 >= hb.cap) return FALSE;
+    memcpy(hb.buf + hb.len, location, location_len);
+    hb.len += location_len;
+    head_add(&hb, "\r\nContent-Length: 0\r\n");
+    if (!head_end(&hb)) return FALSE;
+    send_all(conn, hb.buf, hb.len);
+    return FALSE;
+}
+
 static BOOL send_redirect(struct connection *conn, struct request *req, unsigned long long hops)
 {
-    unsigned long long code = 302;
+    unsigned long long code = 302, kind;
     char *target = malloc(MAX_HEAD_SIZE), *location = malloc(MAX_HEAD_SIZE + 64);
     BOOL ret;
 
@@ -1224,6 +1364,7 @@ static BOOL send_redirect(struct connection *conn, struct request *req, unsigned
         ret = send_simple(conn, req, 500, FALSE, NULL);
         goto done;
     }
+    kind = 0;
     query_number(req->query, "code", &code);
     if (code != 301 && code != 302 && code != 303 && code != 307 && code != 308) code = 302;
 
@@ -1247,10 +1388,36 @@ static BOOL send_redirect(struct connection *conn, struct request *req, unsigned
     else
         snprintf(location, MAX_HEAD_SIZE + 64, "Location: http://127.0.0.1:%u%s%s",
                  conn->httpd->port, target[0] == '/' ? "" : "/", target);
+    if (!query_number(req->query, "bad_location", &kind) || kind > 4) kind = 0;
+    if (kind)
+    {
+        /* a hostile Location: what follows the target tries to start a header
+         * line and a second request; kind 4's NUL ends the C string early, so
+         * its length is carried separately */
+        static const char *const tails[] =
+        {
+            " HTTP/1.1\nX-Injected: 1\n\nGET /smuggled",
+            " HTTP/1.1\rX-Injected: 1\r\rGET /smuggled",
+            "\x01X-Injected",
+            "",
+        };
+        size_t len = strlen(location);
+
+        snprintf(location + len, MAX_HEAD_SIZE + 64 - len, "%s", tails[kind - 1]);
+        if (kind == 4)
+        {
+            static const char tail[] = "\0X-Injected: 1";
+
+            len = strlen(location);
+            memcpy(location + len, tail, sizeof(tail));
+            ret = send_raw_redirect(conn, req, (unsigned int)code, location, len + sizeof(tail) - 1);
+            goto done;
+        }
+    }
     if (strlen(location) > 3500)
         ret = send_simple(conn, req, 400, FALSE, NULL);
     else
-        ret = send_simple(conn, req, (unsigned int)code, req->keep_alive, location);
+        ret = send_simple(conn, req, (unsigned int)code, req->keep_alive && !kind, location);
 
 done:
     free(target);
@@ -1258,30 +1425,37 @@ done:
     return ret;
 }
 
-static void make_etag(const struct request *req, const struct resource *res, char *etag, size_t size)
+/* Version 2 of a resource (etag_after) has "-v2" at the end of its tag. */
+static void make_etag(const struct request *req, const struct resource *res, BOOL v2, char *etag, size_t size)
 {
+    const char *suffix = v2 ? "-v2" : "";
     char value[256];
+    size_t len;
 
     if (query_string(req->query, "etag", value, sizeof(value)) && value[0])
     {
-        if (value[0] == '"' || starts_with(value, "W/")) snprintf(etag, size, "%s", value);
-        else snprintf(etag, size, "\"%s\"", value);
+        len = strlen(value);
+        if (value[0] == '"' && len > 1 && value[len - 1] == '"')
+            snprintf(etag, size, "%.*s%s\"", (int)(len - 1), value, suffix);
+        else if (value[0] == '"' || starts_with(value, "W/")) snprintf(etag, size, "%s%s", value, suffix);
+        else snprintf(etag, size, "\"%s%s\"", value, suffix);
         return;
     }
-    snprintf(etag, size, "\"%016llx-%llx\"", fnv1a64(res->name), res->size);
+    snprintf(etag, size, "\"%016llx-%llx%s\"", fnv1a64(res->name), res->size, suffix);
 }
 
-/* If-Range: an entity tag is compared strongly (weak tags never match), a
- * date must equal the Last-Modified value exactly. */
-static BOOL if_range_matches(const char *head, const char *etag)
+/* If-Range: an entity tag is compared strongly (weak tags never match; no
+ * tag at all never matches a tag), a date must equal the Last-Modified value
+ * exactly. */
+static BOOL if_range_matches(const char *head, const char *etag, const char *last_modified)
 {
     const char *value;
     size_t len;
 
     if (!find_header(head, "If-Range", &value, &len)) return TRUE;
     if (value[0] == '"' || (len >= 2 && !memcmp(value, "W/", 2)))
-        return value[0] == '"' && len == strlen(etag) && !memcmp(value, etag, len);
-    return len == strlen(HTTPD_LAST_MODIFIED) && !memcmp(value, HTTPD_LAST_MODIFIED, len);
+        return value[0] == '"' && etag[0] && len == strlen(etag) && !memcmp(value, etag, len);
+    return len == strlen(last_modified) && !memcmp(value, last_modified, len);
 }
 
 static BOOL skip_spaces_to(const char **p, const char *end)
@@ -1333,20 +1507,23 @@ static enum range_result parse_range(const char *head, unsigned long long size,
     return RANGE_OK;
 }
 
-static BOOL send_resource(struct connection *conn, struct request *req, struct resource *res)
+static BOOL send_resource(struct connection *conn, struct request *req, struct resource *res, BOOL v2)
 {
-    BOOL norange = query_flag(req->query, "norange");
+    BOOL norange = query_flag(req->query, "norange"), noetag = query_flag(req->query, "noetag");
+    const char *last_modified = v2 ? HTTPD_LAST_MODIFIED_V2 : HTTPD_LAST_MODIFIED;
     unsigned long long start = 0, length = res->size;
     enum range_result range = RANGE_NONE;
     struct body_options opts;
     struct body_source src;
     struct head_builder hb;
-    char etag[300];
+    char etag[300], name[300];
     BOOL keep;
 
     get_body_options(req->query, &opts);
-    make_etag(req, res, etag, sizeof(etag));
-    if (!norange && if_range_matches(conn->head, etag))
+    if (noetag) etag[0] = 0;
+    else make_etag(req, res, v2, etag, sizeof(etag));
+    /* version 2 plays a broken cache: it answers an old If-Range with its new bytes */
+    if (!norange && (v2 || if_range_matches(conn->head, etag, last_modified)))
         range = parse_range(conn->head, res->size, &start, &length);
 
     if (range == RANGE_UNSATISFIABLE)
@@ -1360,7 +1537,8 @@ static BOOL send_resource(struct connection *conn, struct request *req, struct r
     keep = keeps_connection(req, &opts, length);
     head_begin(&hb, conn, range == RANGE_OK ? 206 : 200, !keep);
     head_add(&hb, "Content-Type: application/octet-stream\r\n");
-    head_add(&hb, "Last-Modified: %s\r\nETag: %s\r\n", HTTPD_LAST_MODIFIED, etag);
+    head_add(&hb, "Last-Modified: %s\r\n", last_modified);
+    if (etag[0]) head_add(&hb, "ETag: %s\r\n", etag);
     if (!norange) head_add(&hb, "Accept-Ranges: bytes\r\n");
     if (range == RANGE_OK)
         head_add(&hb, "Content-Range: bytes %llu-%llu/%llu\r\n", start, start + length - 1, res->size);
@@ -1371,7 +1549,9 @@ static BOOL send_resource(struct connection *conn, struct request *req, struct r
     if (!head_end(&hb)) return send_simple(conn, req, 500, FALSE, NULL);
 
     src.data = res->data;
-    src.seed = fnv1a64(res->name);
+    src.invert = v2;
+    snprintf(name, sizeof(name), "%s%s", res->name, v2 ? "~v2" : "");
+    src.seed = fnv1a64(name);
     return send_response(conn, req, hb.len, &src, start, length, &opts, keep);
 }
 
@@ -1396,15 +1576,17 @@ static BOOL send_echo(struct connection *conn, struct request *req)
      * from the saved request head, which stays put. */
     src.data = (const unsigned char *)conn->head;
     src.seed = 0;
+    src.invert = FALSE;
     return send_response(conn, req, hb.len, &src, 0, req->head_len, &opts, keep);
 }
 
 /* Returns TRUE if the connection stays open for another request. */
 static BOOL handle_request(struct connection *conn, struct request *req)
 {
-    unsigned long long value, status = 0;
+    unsigned long long value, status = 0, etag_after = 0;
+    BOOL keep, fail = FALSE, has_etag_after;
+    unsigned int seq = 0;
     struct resource *res;
-    BOOL keep;
 
     if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD"))
         return send_simple(conn, req, 405, FALSE, "Allow: GET, HEAD");
@@ -1417,9 +1599,12 @@ static BOOL handle_request(struct connection *conn, struct request *req)
     }
 
     query_number(req->query, "status", &status);
-    if (query_number(req->query, "fail_first", &value))
+    has_etag_after = query_number(req->query, "etag_after", &etag_after);
+    if ((fail = query_number(req->query, "fail_first", &value)) || has_etag_after)
+        seq = target_counter_bump(conn->httpd, req->target);
+    if (fail)
     {
-        if (fail_counter_bump(conn->httpd, req->target, value))
+        if (seq <= value)
             return send_status_param(conn, req, !status ? 503 : status > 999 ? 0 : (unsigned int)status);
         status = 0;
     }
@@ -1432,7 +1617,7 @@ static BOOL handle_request(struct connection *conn, struct request *req)
 
     if (!(res = resource_find(conn->httpd, req->target + 1, req->path_end - req->target - 1)))
         return send_simple(conn, req, 404, req->keep_alive, NULL);
-    keep = send_resource(conn, req, res);
+    keep = send_resource(conn, req, res, has_etag_after && seq > etag_after);
     resource_release(res);
     return keep;
 }
@@ -1605,7 +1790,7 @@ static BOOL open_listener(struct httpd *httpd)
 
 static void free_httpd(struct httpd *httpd)
 {
-    struct fail_counter *fc;
+    struct target_counter *tc;
     struct resource *res;
 
     if (httpd->listener != INVALID_SOCKET) closesocket(httpd->listener);
@@ -1614,11 +1799,11 @@ static void free_httpd(struct httpd *httpd)
         httpd->resources = res->next;
         resource_release(res);
     }
-    while ((fc = httpd->fail_counters))
+    while ((tc = httpd->target_counters))
     {
-        httpd->fail_counters = fc->next;
-        free(fc->target);
-        free(fc);
+        httpd->target_counters = tc->next;
+        free(tc->target);
+        free(tc);
     }
     httpd_reset_log(httpd);
     if (httpd->stop_event) CloseHandle(httpd->stop_event);

@@ -36,8 +36,8 @@
  * 405.  Unknown names get 404.  Connections are persistent (HTTP/1.1
  * keep-alive, requests may be pipelined) unless the client sends
  * "Connection: close" or speaks HTTP/1.0, or the response is one that must
- * close (nolength, stall_after, reset_after); such responses carry
- * "Connection: close".  Idle connections are closed after 60 s.
+ * close (nolength, stall_after, reset_after, close_after); such responses
+ * carry "Connection: close".  Idle connections are closed after 60 s.
  *
  * Behaviour is chosen per request by query parameters, so a test builds the
  * URL it needs, e.g. "/big?rate=65536&stall_after=1000".  Unknown parameters
@@ -46,6 +46,18 @@
  *
  *   etag=xyz        ETag is "xyz" instead of the derived value (quotes are
  *                   added unless the value already starts with '"' or W/).
+ *   noetag=1        no ETag header (Last-Modified is the only validator; an
+ *                   If-Range holding an entity tag never matches).
+ *   etag_after=N    the first N requests to this exact path+query see version
+ *                   1 of the resource, later ones version 2: ETag with "-v2"
+ *                   appended (inside the quotes), Last-Modified
+ *                   HTTPD_LAST_MODIFIED_V2, and other bytes (a generated
+ *                   resource's body is the pattern of the name "<name>~v2", a
+ *                   file resource's bytes are inverted); the size stays.
+ *                   Version 2 plays a broken cache: it ignores If-Range and
+ *                   answers a Range with 206 and its new bytes.  The counter
+ *                   is the one fail_first uses (per path+query, kept for the
+ *                   lifetime of the server).
  *   norange=1       ignore Range and If-Range; always 200 with the full body,
  *                   and no Accept-Ranges header.
  *   chunked=1       Transfer-Encoding: chunked, no Content-Length; 16 KiB
@@ -68,6 +80,12 @@
  *                   (http://127.0.0.1:<port>/...) unless "to" already starts
  *                   with http:// or https://.  Percent-encode a "to" that has
  *                   its own query: to=%2Fgen%3Fchunked%3D1%26norange%3D1.
+ *                   "to" may hold spaces (%20): the Location then has them raw.
+ *     bad_location=K  a hostile Location: after the target comes
+ *                   K=1: " HTTP/1.1" LF "X-Injected: 1" LF LF "GET /smuggled"
+ *                   (bare LFs), K=2: the same with bare CRs, K=3: a 0x01 byte
+ *                   and "X-Injected", K=4: a NUL byte and "X-Injected: 1".
+ *                   The connection is closed after such a redirect.
  *   delay_ms=N      wait N ms (at most 600000) before answering at all.
  *   rate=N          throttle the body to about N bytes per second (a burst of
  *                   50 ms worth is sent at once).
@@ -77,9 +95,18 @@
  *   reset_after=N   send the headers and N body bytes, wait 50 ms so they can
  *                   drain, then reset the connection (SO_LINGER 0 +
  *                   closesocket).
- *                   stall_after and reset_after have no effect if N is at
- *                   least the body length, or on HEAD; with both, the smaller
- *                   N wins.
+ *   close_after=N   send the headers and N body bytes, then close the
+ *                   connection in an orderly way (FIN): with nolength=1 the
+ *                   client cannot tell this from the end of the body; with
+ *                   chunked=1 the last (zero) chunk never comes; with a
+ *                   Content-Length the body is short.
+ *                   stall_after, reset_after and close_after have no effect
+ *                   if N is at least the body length, or on HEAD; with more
+ *                   than one, the smallest N wins.
+ *   extra=N         after a complete body with Content-Length, N more bytes
+ *                   ('Z', at most 65536) in the same write as the body's last
+ *                   bytes; the connection stays open as usual.  No effect on
+ *                   chunked bodies or bodies cut short.
  *   echo_headers=1  the body (text/plain) is the request line and header
  *                   block exactly as received, ending with the empty line.
  *
@@ -95,9 +122,9 @@
  * sent with 200.
  *
  * Parameters are applied in this order: delay_ms, fail_first, redirect,
- * status, echo_headers, resource lookup (404 if unknown), ranges, then the body
- * modifiers (chunked, nolength, rate, stall_after, reset_after).  The body
- * modifiers also apply to echo_headers bodies.
+ * status, echo_headers, resource lookup (404 if unknown), etag_after, ranges,
+ * then the body modifiers (chunked, nolength, rate, stall_after, reset_after,
+ * close_after, extra).  The body modifiers also apply to echo_headers bodies.
  *
  * Proxy requests: a target in absolute form ("GET http://host:port/name
  * HTTP/1.1", what a client sends to a proxy) is served from its path part and
@@ -118,7 +145,8 @@
 #include <windows.h>
 #include <stddef.h>
 
-#define HTTPD_LAST_MODIFIED "Mon, 05 Jan 2026 12:00:00 GMT"
+#define HTTPD_LAST_MODIFIED    "Mon, 05 Jan 2026 12:00:00 GMT"
+#define HTTPD_LAST_MODIFIED_V2 "Tue, 06 Jan 2026 12:00:00 GMT"
 
 struct httpd;
 
@@ -162,7 +190,23 @@ BOOL httpd_last_request_header(struct httpd *httpd, const char *path_prefix,
                                const char *header, char *buf, size_t size);
 /* Number of TCP connections accepted, so tests can check connection reuse. */
 unsigned int httpd_connection_count(struct httpd *httpd);
-/* Clears the request log and the connection count (not fail_first counters). */
+/* Number of connections the server is still serving (not yet closed by the
+ * client, the server or an idle timeout): 0 once every client let go. */
+unsigned int httpd_open_connections(struct httpd *httpd);
+/* Clears the request log, the raw request log and the connection count
+ * (not the fail_first / etag_after counters). */
 void httpd_reset_log(struct httpd *httpd);
+
+/* Raw request log: every request head exactly as it came off the wire, from
+ * the request line to the empty line that ends it, in arrival order; a
+ * malformed request is logged too (everything received up to the point the
+ * server gave up on it, e.g. when the client closed mid-head).  The last 256
+ * heads are kept.  httpd_raw_count() is the number of heads received since
+ * the last httpd_reset_log(); httpd_raw_request() copies head number index
+ * (0 = the first since the reset) into buf, NUL-terminated (truncated to
+ * size - 1 bytes), and returns its full length, 0 if there is no such head
+ * or it was dropped.  A head may hold NUL bytes: use the returned length. */
+unsigned int httpd_raw_count(struct httpd *httpd);
+size_t httpd_raw_request(struct httpd *httpd, unsigned int index, char *buf, size_t size);
 
 #endif /* WINE_DOSVC_CONFORMANCE_HTTPD_H */

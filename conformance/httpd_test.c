@@ -811,6 +811,113 @@ static void test_raw_body_modes(void)
     closesocket(s);
 }
 
+/* The hostile behaviours: cuts by an orderly close, bytes beyond the
+ * announced end, a second version, a poisoned Location, and the raw log. */
+static void test_hostile_modes(void)
+{
+    char buf[4096], head[4096], expect[4096], etag[128];
+    unsigned char body[64];
+    DWORD timeout = 1000;
+    const char *p;
+    size_t len;
+    long got;
+    int status, error, i;
+    SOCKET s;
+
+    httpd_reset_log(server);
+    s = raw_connect();
+    raw_send(s, "GET /gen?close_after=5000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    status = raw_head(s, buf, sizeof(buf));
+    ok(status == 200, "close_after: status %d\n", status);
+    ok(strstr(buf, "Connection: close\r\n") != NULL, "close_after: missing Connection: close\n");
+    got = raw_body(s, SMALL_SIZE, &error);
+    ok(got == 5000 && !error, "close_after: %ld bytes, error %d (an orderly close)\n", got, error);
+    closesocket(s);
+
+    s = raw_connect();
+    raw_send(s, "GET /gen?chunked=1&close_after=100 HTTP/1.1\r\nHost: x\r\n\r\n");
+    status = raw_head(s, buf, sizeof(buf));
+    ok(status == 200, "chunked close_after: status %d\n", status);
+    memset(buf, 0, sizeof(buf));
+    for (got = 0; got < (long)sizeof(buf) - 1 && recv(s, buf + got, 1, 0) == 1; got++);
+    ok(got == 4 + 100 + 2 && !strncmp(buf, "64\r\n", 4), "chunked close_after: %ld bytes: %.8s\n", got, buf);
+    closesocket(s);
+
+    s = raw_connect();
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof(timeout));
+    raw_send(s, "GET /file.txt?extra=5 HTTP/1.1\r\nHost: x\r\n\r\n");
+    status = raw_head(s, buf, sizeof(buf));
+    ok(status == 200 && strstr(buf, "Content-Length: 11\r\n"), "extra: status %d, head %s\n", status, buf);
+    memset(buf, 0, sizeof(buf));
+    for (got = 0; got < 30 && recv(s, buf + got, 1, 0) == 1; got++);
+    ok(got == 16 && !strcmp(buf, "hello, fileZZZZZ"), "extra: %ld bytes: %s\n", got, buf);
+    closesocket(s);
+
+    /* the second request to the same target sees version 2, If-Range or not */
+    s = raw_connect();
+    raw_send(s, "GET /gen?etag_after=1&t=1 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-15\r\n\r\n");
+    status = raw_response(s, buf, sizeof(buf), FALSE);
+    ok(status == 206, "etag_after, first: status %d\n", status);
+    p = strstr(buf, "ETag: ");
+    etag[0] = 0;
+    if (p) sscanf(p + 6, "%127[^\r]", etag);
+    ok(etag[0] == '"' && !strstr(etag, "-v2"), "etag_after, first: ETag %s\n", etag);
+    sprintf(expect, "GET /gen?etag_after=1&t=1 HTTP/1.1\r\nHost: x\r\nRange: bytes=16-31\r\nIf-Range: %s\r\n\r\n", etag);
+    raw_send(s, expect);
+    status = raw_head(s, head, sizeof(head));
+    got = raw_body(s, 16, &error);
+    ok(status == 206 && strstr(head, "-v2\"\r\n") && strstr(head, HTTPD_LAST_MODIFIED_V2),
+       "etag_after, second: status %d, head %s\n", status, head);
+    closesocket(s);
+    s = raw_connect();
+    raw_send(s, "GET /gen?etag_after=0&t=2 HTTP/1.1\r\nHost: x\r\nRange: bytes=8-15\r\n\r\n");
+    status = raw_head(s, head, sizeof(head));
+    for (got = 0; got < 8 && recv(s, (char *)body + got, 1, 0) == 1; got++);
+    for (i = 0; i < 8; i++)
+        if (body[i] != httpd_pattern_byte("gen~v2", 8 + i)) break;
+    ok(status == 206 && got == 8 && i == 8, "etag_after, version 2 body: status %d, %ld bytes, byte %d differs\n",
+       status, got, i);
+    closesocket(s);
+
+    s = raw_connect();
+    raw_send(s, "GET /gen?noetag=1 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n");
+    status = raw_response(s, buf, sizeof(buf), FALSE);
+    ok(status == 206 && !strstr(buf, "ETag:") && strstr(buf, "Last-Modified: "),
+       "noetag: status %d, head %s\n", status, buf);
+    closesocket(s);
+
+    s = raw_connect();
+    raw_send(s, "GET /gen?redirect=1&bad_location=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    status = raw_head(s, buf, sizeof(buf));
+    sprintf(expect, "\r\nLocation: http://127.0.0.1:%u/gen HTTP/1.1\nX-Injected: 1\n\nGET /smuggled\r\n",
+            httpd_port(server));
+    ok(status == 302 && strstr(buf, expect), "bad_location=1: status %d, head %s\n", status, buf);
+    closesocket(s);
+
+    /* the raw log holds every head as it came, malformed ones and fragments too */
+    httpd_reset_log(server);
+    s = raw_connect();
+    raw_send(s, "GET /gen HTTP/1.1\r\nHost: x\r\nX-Raw:\tv\r\n\r\n");
+    raw_response(s, buf, sizeof(buf), FALSE);
+    raw_send(s, "BLAH\r\n\r\n");
+    raw_response(s, buf, sizeof(buf), FALSE);
+    closesocket(s);
+    s = raw_connect();
+    raw_send(s, "GET /gen HTT");
+    shutdown(s, SD_SEND);
+    raw_closed(s);
+    closesocket(s);
+    ok(httpd_raw_count(server) == 3, "raw log: %u heads\n", httpd_raw_count(server));
+    len = httpd_raw_request(server, 0, buf, sizeof(buf));
+    ok(len == strlen("GET /gen HTTP/1.1\r\nHost: x\r\nX-Raw:\tv\r\n\r\n") &&
+       !strcmp(buf, "GET /gen HTTP/1.1\r\nHost: x\r\nX-Raw:\tv\r\n\r\n"), "raw log 0: %Iu bytes: %s\n", len, buf);
+    len = httpd_raw_request(server, 1, buf, sizeof(buf));
+    ok(len == 8 && !strcmp(buf, "BLAH\r\n\r\n"), "raw log 1: %Iu bytes: %s\n", len, buf);
+    len = httpd_raw_request(server, 2, buf, sizeof(buf));
+    ok(len == 12 && !strcmp(buf, "GET /gen HTT"), "raw log 2: %Iu bytes: %s\n", len, buf);
+    ok(!httpd_raw_request(server, 3, buf, sizeof(buf)), "raw log 3 exists\n");
+}
+
 struct concurrent_client
 {
     SOCKET sock;
@@ -949,6 +1056,7 @@ START_TEST(httpd)
     test_throughput();
     test_raw();
     test_raw_body_modes();
+    test_hostile_modes();
     test_concurrency();
     test_stop_with_stalled_client();
 

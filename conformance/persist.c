@@ -36,6 +36,8 @@
  *   ka-start  starts a slow download from "serve" and exits at once
  *   ka-check  in the next session: the download finished meanwhile
  *   many N    creates N suspended jobs (for timing the service start)
+ *   taint F   while the service is down: puts a CR into the URL of record F
+ *             (checksums fixed), the way a stranger could edit a record
  *
  * Phases share C:\dosvc-persist\state.txt ("key value" lines).  Checks the
  * DO documentation does not decide say "[inferred]" (docs/gaps.md).
@@ -705,7 +707,7 @@ static BG_FILE_RANGE ranged_ranges[] = { { 0, 6 * MIB }, { 8 * MIB, 6 * MIB } };
 
 static void phase_setup(void)
 {
-    IBackgroundCopyJob *big, *etag, *ranged, *nr, *vanish, *props, *err, *corrupt[3], *job;
+    IBackgroundCopyJob *big, *etag, *ranged, *nr, *vanish, *props, *err, *corrupt[3], *taint, *job;
     IDODownload *dl = NULL, *volatile_dl = NULL;
     struct server_set servers;
     IDOManager *dom;
@@ -762,6 +764,9 @@ static void phase_setup(void)
         sprintf(key, "corrupt%u", i);
         add_guid(key, &id);
     }
+    /* a record whose URL tools/persist-tests will give a control character */
+    taint = file_job(L"persist-taint", servers.misc, "/persist-small", L"taint", 0, NULL, &id);
+    add_guid("taint", &id);
 
     /* many suspended jobs, for the count and the start-up time */
     start = GetTickCount64();
@@ -871,6 +876,7 @@ static void phase_setup(void)
     IBackgroundCopyJob_Release(props);
     IBackgroundCopyJob_Release(err);
     for (i = 0; i < ARRAY_SIZE(corrupt); i++) IBackgroundCopyJob_Release(corrupt[i]);
+    if (taint) IBackgroundCopyJob_Release(taint);
     drop_anchor();
     if (dl) IDODownload_Release(dl);
     if (volatile_dl) IDODownload_Release(volatile_dl);
@@ -917,6 +923,11 @@ static void phase_resume(void)
         hold_anchor(props);
         IBackgroundCopyJob_Release(props);
     }
+
+    /* a record is disk data: its URL passes the checks a client's does, or the record is set aside */
+    get_guid("taint", &id);
+    if ((big = get_job(&id, &hr))) IBackgroundCopyJob_Release(big);
+    ok(hr == DO_E_JOB_NOT_FOUND, "GetJob of the job whose record has a CR in its URL: %#lx\n", hr);
 
     /* the big download: back by itself, queued or already going */
     get_guid("big", &id);
@@ -1454,6 +1465,69 @@ static void test_records(void)
     remove_test_dir();
 }
 
+/* The common CRC-32, as the store computes it. */
+static UINT32 record_crc(const BYTE *data, size_t size)
+{
+    UINT32 crc = ~0u;
+    size_t i;
+    int k;
+
+    for (i = 0; i < size; i++)
+    {
+        crc ^= data[i];
+        for (k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+}
+
+static void put_le32(BYTE *p, UINT32 v)
+{
+    p[0] = (BYTE)v;
+    p[1] = (BYTE)(v >> 8);
+    p[2] = (BYTE)(v >> 16);
+    p[3] = (BYTE)(v >> 24);
+}
+
+/* Turn "persist-small" in the record's strings into "\rersist-small" and
+ * make the checksums right again: only the content check can catch it. */
+static void phase_taint(const char *path)
+{
+    static const WCHAR needle[] = L"persist-small";
+    size_t size, i, n = sizeof(needle) - sizeof(WCHAR);
+    unsigned int patched = 0;
+    BYTE *data;
+    FILE *f;
+
+    if (!(f = fopen(path, "rb")))
+    {
+        ok(0, "cannot open %s\n", path);
+        return;
+    }
+    data = malloc(4 * MIB);
+    size = fread(data, 1, 4 * MIB, f);
+    fclose(f);
+    ok(size > 28 && !memcmp(data, "DOSVCJOB", 8), "%s is not a job record (%Iu bytes)\n", path, size);
+    for (i = 28; size > 28 && i + n <= size; i++)
+    {
+        if (memcmp(data + i, needle, n)) continue;
+        data[i] = '\r';
+        data[i + 1] = 0;
+        patched++;
+    }
+    ok(patched > 0, "no URL to taint in %s\n", path);
+    if (size > 28)
+    {
+        put_le32(data + 20, record_crc(data + 28, size - 28));
+        put_le32(data + 24, record_crc(data, 24));
+    }
+    if ((f = fopen(path, "wb")))
+    {
+        fwrite(data, 1, size, f);
+        fclose(f);
+    }
+    free(data);
+}
+
 START_TEST(persist)
 {
     char **argv;
@@ -1468,6 +1542,7 @@ START_TEST(persist)
     else if (!strcmp(phase, "resume")) phase_resume();
     else if (!strcmp(phase, "restart")) phase_restart();
     else if (!strcmp(phase, "expired")) phase_expired();
+    else if (!strcmp(phase, "taint")) phase_taint(argc > 3 ? argv[3] : "");
     else if ((manager = create_manager()))
     {
         if (!strcmp(phase, "setup")) phase_setup();

@@ -286,6 +286,13 @@ void file_close_writer(struct do_file *file);   /* under cs */
 void file_delete_temp(struct do_file *file);
 HRESULT file_commit(struct do_file *file);   /* temp -> local name; under cs */
 
+/* validate.c: what clients, servers and the store hand us, checked by every entry point */
+HRESULT url_check(const WCHAR *url, size_t len);          /* http(s), length, no control character */
+HRESULT headers_check(const WCHAR *headers, size_t len);  /* "token: value" lines, CRLF between */
+char *url_wire_target(const WCHAR *target, size_t len);   /* path and query, percent-encoded UTF-8 */
+BOOL path_is_device(const WCHAR *path);                   /* CON, NUL, COM1... as the last component */
+BOOL text_is_clean(const WCHAR *text);                    /* no control character but HTAB */
+
 /* manager.c: the job table */
 void manager_add_job(struct do_job *job);
 void manager_remove_job(struct do_job *job);

@@ -192,6 +192,8 @@ static void get_status(struct do_download *download, DO_DOWNLOAD_STATUS *status)
         break;
     case BG_JOB_STATE_TRANSFERRED:
         status->State = DODownloadState_Transferred;
+        /* set only by a Finalize that could not rename */
+        status->ExtendedError = job->error.code;
         break;
     case BG_JOB_STATE_ACKNOWLEDGED:
         status->State = DODownloadState_Finalized;
@@ -891,18 +893,23 @@ static HRESULT WINAPI download_Finalize(IDODownload *iface)
             stream = file->stream;
             file->stream = NULL;
             file->completed = TRUE;
+            job_clear_error(job);
             job_set_state(job, BG_JOB_STATE_ACKNOWLEDGED);
         }
-        /* else it stays Transferred, so the client may try again */
+        else
+        {
+            /* it stays Transferred with its bytes, so the client may try again;
+             * GetStatus shows why (ExtendedError) meanwhile */
+            WARN("download %s: Finalize failed: %#lx\n", debugstr_guid(&job->id), hr);
+            job_set_error(job, hr, BG_ERROR_CONTEXT_LOCAL_FILE, file);
+            job_touch(job);
+        }
     }
     LeaveCriticalSection(&job->cs);
 
     if (stream) IStream_Release(stream);
-    if (SUCCEEDED(hr))
-    {
-        engine_notify(job);
-        manager_remove_job(job);
-    }
+    engine_notify(job);
+    if (SUCCEEDED(hr)) manager_remove_job(job);
     return hr;
 }
 
@@ -1085,18 +1092,21 @@ static ULONG core_security_flags(const struct do_download *download)
 static HRESULT check_value(DODownloadProperty id, const VARIANT *value)
 {
     const WCHAR *str = V_VT(value) == VT_BSTR && V_BSTR(value) ? V_BSTR(value) : L"";
+    /* a BSTR is counted: a NUL inside it would hide the rest from string checks */
+    size_t len = V_VT(value) == VT_BSTR && V_BSTR(value) ? SysStringLen(V_BSTR(value)) : 0;
 
     if (V_VT(value) != properties[id].vt) return E_INVALIDARG;
     switch (id)
     {
     case DODownloadProperty_Uri:
         /* http and https only, as for BITS-style jobs */
-        return FAILED(file_check_remote_name(str)) ? E_INVALIDARG : S_OK;
+        return FAILED(url_check(str, len)) ? E_INVALIDARG : S_OK;
     case DODownloadProperty_LocalPath:
-        return *str && is_absolute_path(str) && lstrlenW(str) < 32767 ? S_OK : E_INVALIDARG;
+        return *str && is_absolute_path(str) && lstrlenW(str) < 32767 && (size_t)lstrlenW(str) == len &&
+               !path_is_device(str) ? S_OK : E_INVALIDARG;
     case DODownloadProperty_HttpCustomHeaders:
     case DODownloadProperty_HttpCustomAuthHeaders:
-        return lstrlenW(str) > MAX_HEADERS_LENGTH ? E_INVALIDARG : S_OK;
+        return len > MAX_HEADERS_LENGTH || FAILED(headers_check(str, len)) ? E_INVALIDARG : S_OK;
     case DODownloadProperty_CostPolicy:
         return V_UI4(value) > DODownloadCostPolicy_NoCellular ? E_INVALIDARG : S_OK;
     case DODownloadProperty_NoProgressTimeoutSeconds:

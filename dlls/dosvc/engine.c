@@ -327,7 +327,6 @@ struct file_fetch
     struct run_context *ctx;
     IStream *stream;    /* the file's stream sink, our own reference, or NULL */
     WCHAR *url;
-    WCHAR *validator;   /* ETag or Last-Modified of the bytes we have */
     ULONGLONG started;
     BG_ERROR_CONTEXT context;
 };
@@ -432,10 +431,37 @@ static HRESULT read_body(struct run_context *ctx, struct http_request *req, DWOR
     return S_OK;
 }
 
-/* Remember what the server told us about the file. */
-static void record_response(struct file_fetch *fetch, const struct http_response *resp)
+/* Is a 200 or 206 from the version of the file whose bytes we hold?  Its
+ * validator (the ETag, else Last-Modified) must be the one those bytes came
+ * with, and its size (the Content-Range total, else Content-Length) the one
+ * we know.  Under job->cs. */
+static BOOL same_version(const struct do_file *file, const struct http_response *resp)
+{
+    UINT64 total = HTTP_SIZE_UNKNOWN;
+
+    if (resp->status == HTTP_STATUS_PARTIAL_CONTENT) total = resp->has_range ? resp->range_total : HTTP_SIZE_UNKNOWN;
+    else total = resp->content_length;
+    if (file->etag)
+    {
+        if (!resp->etag || wcscmp(file->etag, resp->etag)) return FALSE;
+    }
+    else if (file->last_modified)
+    {
+        if (!resp->last_modified || wcscmp(file->last_modified, resp->last_modified)) return FALSE;
+    }
+    if (file->remote_size != DO_UNKNOWN_FILE_SIZE && total != HTTP_SIZE_UNKNOWN && total != file->remote_size)
+        return FALSE;
+    return TRUE;
+}
+
+/* Remember what the server told us about the file.  Returns FALSE when the
+ * body may not join the bytes we hold: a 206 of another version than theirs,
+ * or a full body for a stream sink, which cannot take bytes back.  The old
+ * validators then stay with the old bytes: the caller decides. */
+static BOOL record_response(struct file_fetch *fetch, const struct http_response *resp)
 {
     struct do_file *file = fetch->file;
+    BOOL same;
 
     EnterCriticalSection(&fetch->job->cs);
     file->last_status = resp->status;
@@ -453,7 +479,20 @@ static void record_response(struct file_fetch *fetch, const struct http_response
         free(file->redirect_target);
         file->redirect_target = strdupW(resp->final_url);
     }
-    if (resp->status == HTTP_STATUS_OK && file->bytes_done && file->write_handle)
+    if (resp->status != HTTP_STATUS_OK && resp->status != HTTP_STATUS_PARTIAL_CONTENT)
+    {
+        LeaveCriticalSection(&fetch->job->cs);
+        return TRUE;
+    }
+    same = same_version(file, resp);
+    if (file->bytes_done && (resp->status == HTTP_STATUS_OK ? !file->write_handle : !same))
+    {
+        WARN("%s: the response (%lu) cannot go on from the %s bytes we have\n", debugstr_w(fetch->url),
+             resp->status, wine_dbgstr_longlong(file->bytes_done));
+        LeaveCriticalSection(&fetch->job->cs);
+        return FALSE;
+    }
+    if (resp->status == HTTP_STATUS_OK && file->bytes_done)
     {
         /* A full body: the bytes we have may be of another version, and the
          * validators below no longer vouch for them.  Drop them together
@@ -466,18 +505,18 @@ static void record_response(struct file_fetch *fetch, const struct http_response
         file->bytes_done = 0;
         job_touch(fetch->job);
     }
-    if (resp->status == HTTP_STATUS_OK || resp->status == HTTP_STATUS_PARTIAL_CONTENT)
-    {
-        free(file->etag);
-        free(file->last_modified);
-        file->etag = strdupW(resp->etag);
-        file->last_modified = strdupW(resp->last_modified);
-        if (resp->status == HTTP_STATUS_PARTIAL_CONTENT && resp->has_range && resp->range_total != HTTP_SIZE_UNKNOWN)
-            file->remote_size = resp->range_total;
-        else if (resp->status == HTTP_STATUS_OK && resp->content_length != HTTP_SIZE_UNKNOWN)
-            file->remote_size = resp->content_length;
-    }
+    free(file->etag);
+    free(file->last_modified);
+    file->etag = strdupW(resp->etag);
+    file->last_modified = strdupW(resp->last_modified);
+    if (resp->status == HTTP_STATUS_PARTIAL_CONTENT && resp->has_range && resp->range_total != HTTP_SIZE_UNKNOWN)
+        file->remote_size = resp->range_total;
+    else if (resp->status == HTTP_STATUS_OK && resp->content_length != HTTP_SIZE_UNKNOWN)
+        file->remote_size = resp->content_length;
+    else if (!same)
+        file->remote_size = DO_UNKNOWN_FILE_SIZE;   /* another version: its size is yet to be seen */
     LeaveCriticalSection(&fetch->job->cs);
+    return TRUE;
 }
 
 static HRESULT status_to_error(struct file_fetch *fetch, DWORD status)
@@ -486,28 +525,42 @@ static HRESULT status_to_error(struct file_fetch *fetch, DWORD status)
     return http_status_error(status);
 }
 
-static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last, BOOL if_range,
-                            struct http_request **req, struct http_response *resp)
+/* One GET.  A range asks If-Range with the validator of the bytes we hold,
+ * so a server that knows better answers a changed file with 200; *usable
+ * says whether the response may join those bytes (see record_response). */
+static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last, struct http_request **req,
+                            struct http_response *resp, BOOL *usable)
 {
     struct http_fetch_params params = { 0 };
+    WCHAR *validator = NULL;
     HRESULT hr;
+
+    EnterCriticalSection(&fetch->job->cs);
+    if (first != HTTP_NO_RANGE && fetch->file->bytes_done)
+        validator = strdupW(fetch->file->etag ? fetch->file->etag : fetch->file->last_modified);
+    LeaveCriticalSection(&fetch->job->cs);
 
     params.url = fetch->url;
     params.custom_headers = fetch->ctx->custom_headers;
     params.range_first = first;
     params.range_last = last;
-    params.if_range = if_range ? fetch->validator : NULL;
+    params.if_range = validator;
     params.credentials = fetch->ctx->credentials;
     params.credential_count = fetch->ctx->credential_count;
     params.auth_headers = fetch->ctx->custom_auth_headers;
     params.abort_event = fetch->job->wake_event;
-    if (FAILED(hr = http_request_send(fetch->ctx->session, &params, req, resp))) return hr;
-    record_response(fetch, resp);
+    hr = http_request_send(fetch->ctx->session, &params, req, resp);
+    free(validator);
+    if (FAILED(hr)) return hr;
+    *usable = record_response(fetch, resp);
     TRACE("%s range %s-%s: status %lu\n", debugstr_w(fetch->url), wine_dbgstr_longlong(first),
           wine_dbgstr_longlong(last), resp->status);
     return S_OK;
 }
 
+/* Forget the bytes we hold, and the validators and size that came with
+ * them: the file starts over.  A stream sink cannot: what it got is the
+ * client's already. */
 static HRESULT restart_file(struct file_fetch *fetch)
 {
     LARGE_INTEGER zero = { 0 };
@@ -526,78 +579,134 @@ static HRESULT restart_file(struct file_fetch *fetch)
         SetEndOfFile(fetch->file->write_handle);
     }
     fetch->file->bytes_done = 0;
+    free(fetch->file->etag);
+    free(fetch->file->last_modified);
+    fetch->file->etag = fetch->file->last_modified = NULL;
+    fetch->file->remote_size = DO_UNKNOWN_FILE_SIZE;
     job_touch(fetch->job);
     LeaveCriticalSection(&fetch->job->cs);
     return S_OK;
 }
 
-/* The whole remote file, resumed with Range/If-Range when bytes are already here. */
+/* at most this many fresh starts in one run: a server that changes the file
+ * at every request never lets a download finish */
+#define MAX_RESTARTS 2
+
+/* The whole remote file, resumed with Range/If-Range when bytes are already
+ * here.  A body is complete only when it holds what its framing, its
+ * Content-Range or an earlier response says the file holds. */
 static HRESULT fetch_whole(struct file_fetch *fetch, UINT64 done)
 {
     struct http_response resp;
     struct http_request *req;
-    UINT64 expected, got = 0;
+    UINT64 expected, total, got;
+    unsigned int restarts = 0;
+    BOOL usable, mismatch;
     HRESULT hr;
     DWORD read;
-    int attempt;
 
-    for (attempt = 0; ; attempt++)
+    for (;;)
     {
-        BOOL ranged = done > 0;
+        BOOL resume = done > 0;
 
-        if (FAILED(hr = send_request(fetch, ranged ? done : HTTP_NO_RANGE, HTTP_SIZE_UNKNOWN, TRUE, &req, &resp)))
+        if (FAILED(hr = send_request(fetch, resume ? done : HTTP_NO_RANGE, HTTP_SIZE_UNKNOWN, &req, &resp, &usable)))
             return hr;
-        if (ranged && resp.status == HTTP_STATUS_PARTIAL_CONTENT && resp.has_range && resp.range_first == done)
-            break;
-        if (resp.status == HTTP_STATUS_OK)
+        if (!usable)
         {
-            /* no Range support, or the file changed (If-Range): start over */
-            if (ranged && FAILED(hr = restart_file(fetch)))
-            {
-                http_request_close(req);
-                http_response_clear(&resp);
-                return hr;
-            }
-            done = 0;
-            break;
-        }
-        http_request_close(req);
-        if (ranged && resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE && !attempt)
-        {
-            /* the file shrank under us: fetch it again from the start */
+            /* another version, whose bytes must not join ours: start over */
+            http_request_close(req);
             http_response_clear(&resp);
+            if (restarts++ == MAX_RESTARTS) return DO_E_INSUFFICIENT_RANGE_SUPPORT;
             if (FAILED(hr = restart_file(fetch))) return hr;
             done = 0;
             continue;
         }
-        hr = resp.status == HTTP_STATUS_PARTIAL_CONTENT ? DO_E_HTTP_BLOCKSIZE_MISMATCH
-                                                        : status_to_error(fetch, resp.status);
-        http_response_clear(&resp);
-        return hr;
-    }
-
-    expected = resp.content_length;
-    http_response_clear(&resp);
-    for (;;)
-    {
-        if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
-        if (!read) break;
-        if (!run_is_current(fetch))
+        if (resume && resp.status == HTTP_STATUS_PARTIAL_CONTENT && resp.has_range && resp.range_first == done)
+            ;   /* the rest of the same version */
+        else if (resp.status == HTTP_STATUS_OK)
+            done = 0;   /* no Range support, or the file changed (If-Range): record_response started over */
+        else
         {
-            hr = E_ABORT;
-            break;
+            http_request_close(req);
+            if (resume && resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE && restarts++ < MAX_RESTARTS)
+            {
+                /* the file shrank under us: fetch it again from the start */
+                http_response_clear(&resp);
+                if (FAILED(hr = restart_file(fetch))) return hr;
+                done = 0;
+                continue;
+            }
+            hr = resp.status == HTTP_STATUS_PARTIAL_CONTENT ? DO_E_HTTP_BLOCKSIZE_MISMATCH
+                                                            : status_to_error(fetch, resp.status);
+            http_response_clear(&resp);
+            return hr;
         }
-        if (FAILED(hr = store_bytes(fetch, done + got, fetch->ctx->buffer, read, read))) break;
-        got += read;
+
+        /* what this body must hold: its Content-Length, or the range a 206 announced */
+        expected = resp.content_length;
+        mismatch = FALSE;
+        if (resp.status == HTTP_STATUS_PARTIAL_CONTENT)
+        {
+            UINT64 length = resp.range_last - resp.range_first + 1;
+
+            mismatch = expected != HTTP_SIZE_UNKNOWN && expected != length;
+            expected = length;
+        }
+        http_response_clear(&resp);
+        EnterCriticalSection(&fetch->job->cs);
+        total = fetch->file->remote_size;
+        LeaveCriticalSection(&fetch->job->cs);
+        if (mismatch || (total != HTTP_SIZE_UNKNOWN && expected != HTTP_SIZE_UNKNOWN && done + expected > total))
+        {
+            http_request_close(req);
+            return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        }
+        /* a body without a length still has to reach the size an earlier response gave */
+        if (expected == HTTP_SIZE_UNKNOWN && total != HTTP_SIZE_UNKNOWN && total >= done) expected = total - done;
+
+        got = 0;
+        for (;;)
+        {
+            if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
+            if (!read) break;
+            if (!run_is_current(fetch))
+            {
+                hr = E_ABORT;
+                break;
+            }
+            if (expected != HTTP_SIZE_UNKNOWN && got + read > expected)
+            {
+                /* more than announced: keep what belongs to the file, trust nothing after */
+                WARN("%s: the body is longer than the %s bytes announced\n", debugstr_w(fetch->url),
+                     wine_dbgstr_longlong(expected));
+                read = (DWORD)(expected - got);
+                hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+            }
+            if (read)
+            {
+                HRESULT store_hr = store_bytes(fetch, done + got, fetch->ctx->buffer, read, read);
+                if (FAILED(store_hr)) hr = store_hr;
+                else got += read;
+            }
+            if (FAILED(hr)) break;
+        }
+        http_request_close(req);
+        if (FAILED(hr)) return hr;
+        if (expected != HTTP_SIZE_UNKNOWN && got < expected)
+        {
+            WARN("%s: the body ended after %s of %s bytes\n", debugstr_w(fetch->url), wine_dbgstr_longlong(got),
+                 wine_dbgstr_longlong(expected));
+            return HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
+        }
+        done += got;
+        /* a 206 that stopped before the end: ask for the rest */
+        if (total != HTTP_SIZE_UNKNOWN && done < total && got) continue;
+        break;
     }
-    http_request_close(req);
-    if (FAILED(hr)) return hr;
-    if (expected != HTTP_SIZE_UNKNOWN && got != expected)
-        return HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
 
     EnterCriticalSection(&fetch->job->cs);
     /* a body without a length tells the size only at its end */
-    fetch->file->remote_size = done + got;
+    fetch->file->remote_size = done;
     LeaveCriticalSection(&fetch->job->cs);
     return S_OK;
 }
@@ -647,40 +756,51 @@ static UINT64 piece_end(const struct piece *piece)
 }
 
 /* One request covering pieces [first, last]: stream the body, keep the
- * bytes that belong to a piece, drop the gaps between them. */
+ * bytes that belong to a piece, drop the gaps between them.  The body must
+ * be exactly the range the 206 announced. */
 static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD first, DWORD last)
 {
-    UINT64 start = pieces[first].remote, end = piece_end(&pieces[last]), pos, out_local = 0;
+    UINT64 start = pieces[first].remote, end = piece_end(&pieces[last]), pos, out_local = 0, limit = 0;
     DWORD out_len;
     struct http_response resp;
     struct http_request *req;
     DWORD read, index = first;
+    BOOL usable, too_long = FALSE;
     HRESULT hr;
 
-    if (FAILED(hr = send_request(fetch, start, end, fetch->validator != NULL, &req, &resp))) return hr;
-    if (resp.status != HTTP_STATUS_PARTIAL_CONTENT)
+    if (FAILED(hr = send_request(fetch, start, end, &req, &resp, &usable))) return hr;
+    if (!usable)
+    {
+        /* a ranged file cannot start over: the bytes of the old version go
+         * (a stream keeps what it got) and the file fails */
+        restart_file(fetch);
+        hr = DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    }
+    else if (resp.status != HTTP_STATUS_PARTIAL_CONTENT)
     {
         if (resp.status == HTTP_STATUS_OK) hr = DO_E_INSUFFICIENT_RANGE_SUPPORT;
         else if (resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE) hr = DO_E_INVALID_RANGE;
         else hr = status_to_error(fetch, resp.status);
     }
-    else if (!resp.has_range || resp.range_first != start)
+    else if (!resp.has_range || resp.range_first != start ||
+             (resp.content_length != HTTP_SIZE_UNKNOWN &&
+              resp.content_length != resp.range_last - resp.range_first + 1))
         hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
     else if (end != HTTP_SIZE_UNKNOWN && resp.range_last < end)
         /* the server clipped the range: it reaches past the end of the file */
         hr = DO_E_INVALID_RANGE;
+    else
+    {
+        /* nothing past the announced range belongs to the file; a piece that
+         * runs to the end now knows where that is */
+        limit = resp.range_last + 1;
+        if (pieces[last].length == HTTP_SIZE_UNKNOWN) pieces[last].length = limit - pieces[last].remote;
+    }
     http_response_clear(&resp);
     if (FAILED(hr))
     {
         http_request_close(req);
         return hr;
-    }
-    if (!fetch->validator)
-    {
-        /* later requests must see the same version of the file */
-        EnterCriticalSection(&fetch->job->cs);
-        fetch->validator = strdupW(fetch->file->etag ? fetch->file->etag : fetch->file->last_modified);
-        LeaveCriticalSection(&fetch->job->cs);
     }
 
     pos = start;
@@ -694,6 +814,12 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
         {
             hr = E_ABORT;
             break;
+        }
+        if (pos + read > limit)
+        {
+            WARN("%s: the body runs past the announced range\n", debugstr_w(fetch->url));
+            read = (DWORD)(limit - pos);
+            too_long = TRUE;
         }
         /* The pieces lie back to back locally, so what this read holds of them
          * is one local span: squeeze out the gaps in place (the output never
@@ -713,7 +839,7 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
                 pos += skip;
                 continue;
             }
-            piece_left = piece->length == HTTP_SIZE_UNKNOWN ? read : piece->remote + piece->length - pos;
+            piece_left = piece->remote + piece->length - pos;
             take = min(piece_left, read);
             if (!out_len) out_local = piece->local + (pos - piece->remote);
             memmove(fetch->ctx->buffer + out_len, data, (size_t)take);
@@ -721,14 +847,23 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             data += take;
             read -= (DWORD)take;
             pos += take;
-            if (piece->length != HTTP_SIZE_UNKNOWN && pos == piece->remote + piece->length) index++;
+            if (pos == piece->remote + piece->length) index++;
         }
         if (out_len && FAILED(hr = store_bytes(fetch, out_local, fetch->ctx->buffer, out_len, out_len))) break;
+        if (too_long)
+        {
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+            break;
+        }
     }
     http_request_close(req);
     if (FAILED(hr)) return hr;
-    if (index <= last && !(index == last && pieces[last].length == HTTP_SIZE_UNKNOWN))
+    if (index <= last)
+    {
+        WARN("%s: the body ended at %s, before %s\n", debugstr_w(fetch->url), wine_dbgstr_longlong(pos),
+             wine_dbgstr_longlong(limit));
         return HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
+    }
     return S_OK;
 }
 
@@ -771,8 +906,11 @@ static HRESULT open_temp(struct file_fetch *fetch, const WCHAR *temp, UINT64 *do
     HRESULT hr = S_OK;
     HANDLE handle;
 
-    handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
-                         OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    /* FILE_SHARE_WRITE: the store may still be flushing the previous run's
+     * handle through a duplicate of it (store_sync_temp, save_one); the file
+     * is the same, and it must not keep a new run from opening it */
+    handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
     if (handle == INVALID_HANDLE_VALUE) return HRESULT_FROM_WIN32(GetLastError());
     if (!GetFileSizeEx(handle, &size)) size.QuadPart = 0;
 
@@ -835,7 +973,6 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     {
         fetch.url = strdupW(file->remote_name);
         temp = strdupW(file->temp_name);
-        fetch.validator = strdupW(file->etag ? file->etag : file->last_modified);
         if (!fetch.url || (!temp && !fetch.stream)) hr = E_OUTOFMEMORY;
     }
     done = file->bytes_done;
@@ -845,15 +982,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
 
     if (SUCCEEDED(hr) && !ctx->session) hr = http_session_create(&ctx->settings, &ctx->session);
     if (SUCCEEDED(hr) && !fetch.stream) hr = open_temp(&fetch, temp, &done);
-    if (SUCCEEDED(hr))
-    {
-        if (!done && !ranged)
-        {
-            free(fetch.validator);
-            fetch.validator = NULL;
-        }
-        hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
-    }
+    if (SUCCEEDED(hr)) hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
 
     /* what was written must be on disk before a record calls it progress */
     store_sync_temp(job, file);
@@ -863,7 +992,6 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     if (job_is_final(job) && !file->completed) file_delete_temp(file);
     LeaveCriticalSection(&job->cs);
     free(fetch.url);
-    free(fetch.validator);
     free(temp);
     if (fetch.stream) IStream_Release(fetch.stream);
     *context = fetch.context;
@@ -910,6 +1038,7 @@ static DWORD CALLBACK worker_proc(void *arg)
     struct run_context ctx = { 0 };
     struct do_file *file;
     BG_ERROR_CONTEXT context;
+    BOOL requeue;
     HRESULT hr, init;
 
     TRACE("worker for job %s starts\n", debugstr_guid(&job->id));
@@ -973,16 +1102,25 @@ static DWORD CALLBACK worker_proc(void *arg)
         else job_set_state(job, BG_JOB_STATE_ERROR);
         break;
     }
-    job->worker_active = FALSE;
-    SetEvent(job->worker_done);
     LeaveCriticalSection(&job->cs);
 
     engine_notify(job);
+    /* the run's file is closed (transfer_file); its connections go now */
     run_context_clear(&ctx);
     free(ctx.buffer);
     if (SUCCEEDED(init)) CoUninitialize();
+
+    /* Only now may another run of this job start: a Resume that came while
+     * we were closing found worker_active set and left the job to us. */
+    EnterCriticalSection(&job->cs);
+    job->worker_active = FALSE;
+    SetEvent(job->worker_done);
+    requeue = !shutting_down && (job->state == BG_JOB_STATE_QUEUED ||
+              (job->state == BG_JOB_STATE_TRANSIENT_ERROR && GetTickCount64() + 50 >= job->retry_at_tick));
+    LeaveCriticalSection(&job->cs);
     TRACE("worker for job %s ends\n", debugstr_guid(&job->id));
     finish_worker(job);
+    if (requeue) engine_job_queued(job);
     job_release(job);
     return 0;
 }

@@ -28,8 +28,6 @@
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
-#define MAX_REMOTE_NAME 2200
-
 static inline struct do_file *impl_from_IBackgroundCopyFile5(IBackgroundCopyFile5 *iface)
 {
     return CONTAINING_RECORD(iface, struct do_file, IBackgroundCopyFile5_iface);
@@ -79,17 +77,8 @@ void file_free(struct do_file *file)
 
 HRESULT file_check_remote_name(const WCHAR *name)
 {
-    URL_COMPONENTS url;
-
-    if (!name || !*name || lstrlenW(name) > MAX_REMOTE_NAME) return E_INVALIDARG;
-    memset(&url, 0, sizeof(url));
-    url.dwStructSize = sizeof(url);
-    url.dwSchemeLength = url.dwHostNameLength = url.dwUrlPathLength = (DWORD)-1;
-    /* DO downloads over HTTP(S) only */
-    if (!WinHttpCrackUrl(name, 0, 0, &url) || !url.dwHostNameLength ||
-        (url.nScheme != INTERNET_SCHEME_HTTP && url.nScheme != INTERNET_SCHEME_HTTPS))
-        return E_INVALIDARG;
-    return S_OK;
+    /* the rules are validate.c's, shared with the HTTP clients */
+    return url_check(name, name ? lstrlenW(name) : 0);
 }
 
 static BOOL is_absolute_path(const WCHAR *path)
@@ -146,6 +135,8 @@ HRESULT file_check_local_name(const WCHAR *name)
     HRESULT hr;
 
     if (!name || !*name || lstrlenW(name) >= 32767 || !is_absolute_path(name)) return E_INVALIDARG;
+    /* CreateFile would open the device, not a file */
+    if (path_is_device(name)) return E_INVALIDARG;
     attrs = GetFileAttributesW(name);
     if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY)) return E_ACCESSDENIED;
     if (!(dir = directory_of(name))) return E_INVALIDARG;
@@ -298,9 +289,14 @@ void file_delete_temp(struct do_file *file)
 
 HRESULT file_commit(struct do_file *file)
 {
+    DWORD attrs;
+
     if (file->completed) return S_OK;
     file_close_writer(file);
     if (!file->temp_name || !file->local_name) return DO_E_LOCALPATH_NOT_SET;
+    /* a read-only file is not replaced: Windows refuses, Wine's MoveFileEx would not */
+    attrs = GetFileAttributesW(file->local_name);
+    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_READONLY)) return E_ACCESSDENIED;
     if (!MoveFileExW(file->temp_name, file->local_name, MOVEFILE_REPLACE_EXISTING | MOVEFILE_COPY_ALLOWED))
     {
         DWORD error = GetLastError();

@@ -34,6 +34,8 @@
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
+#define MAX_REDIRECTS 10
+
 struct http_session
 {
     HINTERNET session;
@@ -56,6 +58,7 @@ struct http_request
     DWORD bytes;             /* READ_COMPLETE */
     DWORD error;             /* REQUEST_ERROR */
     WCHAR *url;              /* where the request is now: the URL asked for, then each redirect's */
+    BOOL leaked;             /* WinHTTP never let go of a handle: the context must outlive us */
     struct native_request *native;   /* set when http_native.c carries this request instead */
 };
 
@@ -114,18 +117,6 @@ static void CALLBACK status_callback(HINTERNET handle, DWORD_PTR context, DWORD 
     case WINHTTP_CALLBACK_STATUS_HANDLE_CLOSING:
         if (handle == req->request) SetEvent(req->closed);
         break;
-    case WINHTTP_CALLBACK_STATUS_REDIRECT:
-        /* inside a step the worker is waiting for, so nobody else touches req->url */
-        if (info && req->url)
-        {
-            WCHAR *url = resolve_location(req->url, info);
-            if (url)
-            {
-                free(req->url);
-                req->url = url;
-            }
-        }
-        break;
     default:
         break;
     }
@@ -179,8 +170,7 @@ HRESULT http_session_create(const struct http_settings *settings, struct http_se
         return hr;
     }
     WinHttpSetStatusCallback(session->session, status_callback,
-                             WINHTTP_CALLBACK_FLAG_ALL_COMPLETIONS | WINHTTP_CALLBACK_FLAG_HANDLES |
-                             WINHTTP_CALLBACK_FLAG_REDIRECT, 0);
+                             WINHTTP_CALLBACK_FLAG_ALL_COMPLETIONS | WINHTTP_CALLBACK_FLAG_HANDLES, 0);
     session->security_flags = settings->security_flags;
     session->timeout_ms = settings->timeout_ms;
     if (direct_connection(settings)) session->native = native_pool_create();
@@ -366,6 +356,7 @@ static void read_response(struct http_request *req, struct http_response *resp)
     }
     resp->etag = query_header(req->request, WINHTTP_QUERY_ETAG);
     resp->last_modified = query_header(req->request, WINHTTP_QUERY_LAST_MODIFIED);
+    http_response_check_validators(resp);
     resp->headers = query_header(req->request, WINHTTP_QUERY_RAW_HEADERS_CRLF);
 
     memset(&info, 0, sizeof(info));
@@ -382,8 +373,26 @@ static void read_response(struct http_request *req, struct http_response *resp)
         free(resp->final_url);
         resp->final_url = NULL;
     }
-    /* Wine 8 does not answer WINHTTP_OPTION_URL; the redirects we saw tell the same */
+    /* Wine 8 does not answer WINHTTP_OPTION_URL; the redirects we followed tell the same */
     if (!resp->final_url) resp->final_url = strdupW(req->url);
+}
+
+/* Validators go back to the server in If-Range: one with a control
+ * character in it is no validator at all. */
+void http_response_check_validators(struct http_response *resp)
+{
+    if (resp->etag && !text_is_clean(resp->etag))
+    {
+        WARN("ignoring an ETag with a control character: %s\n", debugstr_w(resp->etag));
+        free(resp->etag);
+        resp->etag = NULL;
+    }
+    if (resp->last_modified && !text_is_clean(resp->last_modified))
+    {
+        WARN("ignoring a Last-Modified with a control character: %s\n", debugstr_w(resp->last_modified));
+        free(resp->last_modified);
+        resp->last_modified = NULL;
+    }
 }
 
 void http_response_clear(struct http_response *resp)
@@ -415,16 +424,10 @@ static void apply_security(struct http_session *session, HINTERNET request, BOOL
             WinHttpSetOption(request, WINHTTP_OPTION_ENABLE_FEATURE, &value, sizeof(value));
         }
     }
-    if ((flags & BG_HTTP_REDIRECT_POLICY_MASK) == BG_HTTP_REDIRECT_POLICY_DISALLOW)
-    {
-        value = WINHTTP_DISABLE_REDIRECTS;
-        WinHttpSetOption(request, WINHTTP_OPTION_DISABLE_FEATURE, &value, sizeof(value));
-    }
-    else if (flags & BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP)
-    {
-        value = WINHTTP_OPTION_REDIRECT_POLICY_ALWAYS;
-        WinHttpSetOption(request, WINHTTP_OPTION_REDIRECT_POLICY, &value, sizeof(value));
-    }
+    /* redirects are followed by winhttp_request_send, which holds every
+     * Location to the rules a client's URL must meet before it is sent */
+    value = WINHTTP_DISABLE_REDIRECTS;
+    WinHttpSetOption(request, WINHTTP_OPTION_DISABLE_FEATURE, &value, sizeof(value));
 }
 
 static void apply_autodetected_proxy(struct http_session *session, HINTERNET request, const WCHAR *url)
@@ -519,8 +522,12 @@ static WCHAR *build_headers(const struct http_fetch_params *params)
     return headers;
 }
 
-static void request_free(struct http_request *req)
+/* Close the request and connection handles; FALSE when WinHTTP never said
+ * it let go of the request, whose context then must stay alive. */
+static BOOL close_handles(struct http_request *req)
 {
+    BOOL ret = TRUE;
+
     if (req->request)
     {
         WinHttpCloseHandle(req->request);
@@ -528,34 +535,134 @@ static void request_free(struct http_request *req)
         if (WaitForSingleObject(req->closed, 5000) == WAIT_TIMEOUT)
         {
             ERR("request %p never reported closing; leaking its context\n", req);
-            WinHttpCloseHandle(req->connect);
-            return;
+            req->leaked = TRUE;
+            ret = FALSE;
         }
+        req->request = NULL;
+        ResetEvent(req->closed);
     }
     if (req->connect) WinHttpCloseHandle(req->connect);
+    req->connect = NULL;
+    return ret;
+}
+
+static void request_free(struct http_request *req)
+{
+    if (req->leaked || !close_handles(req)) return;
     CloseHandle(req->step_done);
     CloseHandle(req->closed);
     free(req->url);
     free(req);
 }
 
-static HRESULT winhttp_request_send(struct http_session *session, const struct http_fetch_params *params,
-                                    struct http_request **out, struct http_response *resp)
+/* Open the handles for one GET of req->url; the target goes out as
+ * url_wire_target makes it (WinHTTP finds nothing left to escape). */
+static HRESULT open_request(struct http_session *session, struct http_request *req, BOOL *secure)
 {
     static const WCHAR *accept[] = { L"*/*", NULL };
+    DWORD_PTR context = (DWORD_PTR)req;
     URL_COMPONENTS url;
-    struct http_request *req;
-    WCHAR *host = NULL, *headers = NULL;
-    BOOL auth_headers_sent = FALSE;
+    WCHAR *host = NULL, *target = NULL;
+    char *wire = NULL;
     HRESULT hr = S_OK;
-    int attempt;
+    int len;
 
-    *out = NULL;
-    memset(resp, 0, sizeof(*resp));
+    if (req->leaked || !close_handles(req)) return E_UNEXPECTED;
+    if (FAILED(url_check(req->url, lstrlenW(req->url)))) return HRESULT_FROM_WIN32(ERROR_WINHTTP_INVALID_URL);
     memset(&url, 0, sizeof(url));
     url.dwStructSize = sizeof(url);
     url.dwHostNameLength = url.dwUrlPathLength = url.dwExtraInfoLength = (DWORD)-1;
-    if (!WinHttpCrackUrl(params->url, 0, 0, &url)) return HRESULT_FROM_WIN32(GetLastError());
+    if (!WinHttpCrackUrl(req->url, 0, 0, &url)) return HRESULT_FROM_WIN32(GetLastError());
+    *secure = url.nScheme == INTERNET_SCHEME_HTTPS;
+
+    if (url.dwUrlPathLength) wire = url_wire_target(url.lpszUrlPath, url.dwUrlPathLength + url.dwExtraInfoLength);
+    else if (url.dwExtraInfoLength) wire = url_wire_target(url.lpszExtraInfo, url.dwExtraInfoLength);
+    else wire = url_wire_target(L"", 0);
+    if (!wire || !(host = malloc((url.dwHostNameLength + 1) * sizeof(WCHAR))))
+    {
+        hr = E_OUTOFMEMORY;
+        goto done;
+    }
+    memcpy(host, url.lpszHostName, url.dwHostNameLength * sizeof(WCHAR));
+    host[url.dwHostNameLength] = 0;
+    len = MultiByteToWideChar(CP_UTF8, 0, wire, -1, NULL, 0);
+    if (!(target = malloc(len * sizeof(WCHAR))))
+    {
+        hr = E_OUTOFMEMORY;
+        goto done;
+    }
+    MultiByteToWideChar(CP_UTF8, 0, wire, -1, target, len);
+
+    if (!(req->connect = WinHttpConnect(session->session, host, url.nPort, 0)) ||
+        !(req->request = WinHttpOpenRequest(req->connect, L"GET", target, NULL, WINHTTP_NO_REFERER, accept,
+                                            *secure ? WINHTTP_FLAG_SECURE : 0)))
+    {
+        hr = HRESULT_FROM_WIN32(GetLastError());
+        goto done;
+    }
+    /* the context must be known before any callback, HANDLE_CLOSING included */
+    WinHttpSetOption(req->request, WINHTTP_OPTION_CONTEXT_VALUE, &context, sizeof(context));
+    WinHttpSetTimeouts(req->request, session->timeout_ms, session->timeout_ms, session->timeout_ms,
+                       session->timeout_ms);
+    apply_security(session, req->request, *secure);
+    if (session->autodetect_proxy) apply_autodetected_proxy(session, req->request, req->url);
+done:
+    free(host);
+    free(target);
+    free(wire);
+    return hr;
+}
+
+/* WinHTTP hands a header's bytes over one character each (Wine: through the
+ * ANSI code page).  The raw bytes of a Location are UTF-8 when they form
+ * valid UTF-8, which is what our own client reads them as: give the URL its
+ * characters back, so both clients follow the same Location the same way. */
+static void location_from_bytes(WCHAR **location)
+{
+    int len = lstrlenW(*location), size, count, i;
+    BOOL lossy = FALSE, high = FALSE;
+    WCHAR *wide;
+    char *bytes;
+
+    for (i = 0; i < len; i++)
+        if ((*location)[i] >= 0x80) high = TRUE;
+    if (!high) return;
+    size = WideCharToMultiByte(CP_ACP, WC_NO_BEST_FIT_CHARS, *location, len, NULL, 0, NULL, &lossy);
+    if (!size || lossy || !(bytes = malloc(size))) return;
+    WideCharToMultiByte(CP_ACP, WC_NO_BEST_FIT_CHARS, *location, len, bytes, size, NULL, &lossy);
+    if ((count = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, bytes, size, NULL, 0)) &&
+        (wide = malloc((count + 1) * sizeof(WCHAR))))
+    {
+        MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, bytes, size, wide, count);
+        wide[count] = 0;
+        free(*location);
+        *location = wide;
+    }
+    free(bytes);
+}
+
+static BOOL is_redirect(DWORD status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+static HRESULT winhttp_request_send(struct http_session *session, const struct http_fetch_params *params,
+                                    struct http_request **out, struct http_response *resp)
+{
+    ULONG policy = session->security_flags & BG_HTTP_REDIRECT_POLICY_MASK;
+    struct http_request *req;
+    WCHAR *headers = NULL, *location, *next;
+    BOOL auth_headers_sent, secure = FALSE;
+    HRESULT hr = S_OK;
+    int attempt, hops;
+
+    *out = NULL;
+    memset(resp, 0, sizeof(*resp));
+    /* checked where they were set; checked again where they become bytes on the wire */
+    if ((params->custom_headers && FAILED(headers_check(params->custom_headers, lstrlenW(params->custom_headers)))) ||
+        (params->auth_headers && FAILED(headers_check(params->auth_headers, lstrlenW(params->auth_headers)))) ||
+        (params->if_range && !text_is_clean(params->if_range)))
+        return E_INVALIDARG;
 
     if (!(req = calloc(1, sizeof(*req)))) return E_OUTOFMEMORY;
     req->step_done = CreateEventW(NULL, FALSE, FALSE, NULL);
@@ -563,55 +670,64 @@ static HRESULT winhttp_request_send(struct http_session *session, const struct h
     req->abort_event = params->abort_event;
     req->timeout_ms = session->timeout_ms;
     req->url = strdupW(params->url);
-    if (!req->step_done || !req->closed || !req->url || !(host = malloc((url.dwHostNameLength + 1) * sizeof(WCHAR))) ||
-        !(headers = build_headers(params)))
+    if (!req->step_done || !req->closed || !req->url || !(headers = build_headers(params)))
     {
         hr = E_OUTOFMEMORY;
         goto done;
     }
-    memcpy(host, url.lpszHostName, url.dwHostNameLength * sizeof(WCHAR));
-    host[url.dwHostNameLength] = 0;
 
-    if (!(req->connect = WinHttpConnect(session->session, host, url.nPort, 0)) ||
-        !(req->request = WinHttpOpenRequest(req->connect, L"GET", url.lpszUrlPath, NULL, WINHTTP_NO_REFERER,
-                                            accept, url.nScheme == INTERNET_SCHEME_HTTPS ? WINHTTP_FLAG_SECURE : 0)))
+    for (hops = 0; ; hops++)
     {
-        hr = HRESULT_FROM_WIN32(GetLastError());
-        goto done;
-    }
-    /* the context must be known before any callback, HANDLE_CLOSING included */
-    {
-        DWORD_PTR context = (DWORD_PTR)req;
-        WinHttpSetOption(req->request, WINHTTP_OPTION_CONTEXT_VALUE, &context, sizeof(context));
-    }
-    WinHttpSetTimeouts(req->request, session->timeout_ms, session->timeout_ms, session->timeout_ms,
-                       session->timeout_ms);
-    apply_security(session, req->request, url.nScheme == INTERNET_SCHEME_HTTPS);
-    if (session->autodetect_proxy) apply_autodetected_proxy(session, req->request, params->url);
-
-    for (attempt = 0; attempt < 3; attempt++)
-    {
-        if (FAILED(hr = send_and_receive(req, headers))) break;
-        http_response_clear(resp);
-        read_response(req, resp);
-        if (resp->status != HTTP_STATUS_DENIED && resp->status != HTTP_STATUS_PROXY_AUTH_REQ) break;
-        if (set_credentials(req, resp->status, params->credentials, params->credential_count))
+        if (FAILED(hr = open_request(session, req, &secure))) break;
+        auth_headers_sent = FALSE;
+        for (attempt = 0; attempt < 3; attempt++)
         {
-            TRACE("retrying %s with credentials after %lu\n", debugstr_w(params->url), resp->status);
-            continue;
+            if (FAILED(hr = send_and_receive(req, headers))) break;
+            http_response_clear(resp);
+            read_response(req, resp);
+            if (resp->status != HTTP_STATUS_DENIED && resp->status != HTTP_STATUS_PROXY_AUTH_REQ) break;
+            if (set_credentials(req, resp->status, params->credentials, params->credential_count))
+            {
+                TRACE("retrying %s with credentials after %lu\n", debugstr_w(req->url), resp->status);
+                continue;
+            }
+            /* IDODownload's HttpCustomAuthHeaders: shown to the server only once it asks */
+            if (resp->status != HTTP_STATUS_DENIED || !params->auth_headers || !*params->auth_headers ||
+                auth_headers_sent ||
+                !WinHttpAddRequestHeaders(req->request, params->auth_headers, (DWORD)-1,
+                                          WINHTTP_ADDREQ_FLAG_ADD | WINHTTP_ADDREQ_FLAG_REPLACE))
+                break;
+            auth_headers_sent = TRUE;
+            TRACE("retrying %s with the custom authentication headers\n", debugstr_w(req->url));
         }
-        /* IDODownload's HttpCustomAuthHeaders: shown to the server only once it asks */
-        if (resp->status != HTTP_STATUS_DENIED || !params->auth_headers || !*params->auth_headers ||
-            auth_headers_sent ||
-            !WinHttpAddRequestHeaders(req->request, params->auth_headers, (DWORD)-1,
-                                      WINHTTP_ADDREQ_FLAG_ADD | WINHTTP_ADDREQ_FLAG_REPLACE))
+        if (FAILED(hr) || !is_redirect(resp->status) || policy == BG_HTTP_REDIRECT_POLICY_DISALLOW) break;
+
+        /* a redirect: the answer is the 3xx itself unless it is followed */
+        if (!(location = query_header(req->request, WINHTTP_QUERY_LOCATION))) break;
+        location_from_bytes(&location);
+        next = resolve_location(req->url, location);
+        if (!next || hops == MAX_REDIRECTS || FAILED(url_check(next, lstrlenW(next))))
+        {
+            WARN("refusing the redirect from %s to %s\n", debugstr_w(req->url), debugstr_w(location));
+            free(location);
+            free(next);
+            hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_REDIRECT_FAILED);
             break;
-        auth_headers_sent = TRUE;
-        TRACE("retrying %s with the custom authentication headers\n", debugstr_w(params->url));
+        }
+        free(location);
+        if (secure && wcsnicmp(next, L"https:", 6) &&
+            !(session->security_flags & BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP))
+        {
+            /* WinHTTP's own rule: no silent step down from https to http */
+            free(next);
+            break;
+        }
+        TRACE("redirect %lu from %s to %s\n", resp->status, debugstr_w(req->url), debugstr_w(next));
+        free(req->url);
+        req->url = next;
     }
 
 done:
-    free(host);
     free(headers);
     if (FAILED(hr))
     {

@@ -62,6 +62,8 @@ HRESULT http_request_send(struct http_session *session, const struct http_fetch_
 HRESULT http_request_read(struct http_request *request, void *buffer, DWORD size, DWORD *read);
 void http_request_close(struct http_request *request);
 void http_response_clear(struct http_response *response);
+/* drop an ETag or Last-Modified holding a control character (both clients) */
+void http_response_check_validators(struct http_response *response);
 /* "bytes first-last/total" into range_first/last/total; FALSE if malformed */
 BOOL http_parse_content_range(const WCHAR *value, struct http_response *response);
 

@@ -49,7 +49,7 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 struct connection
 {
     SOCKET socket;
-    WSAEVENT event;             /* FD_READ | FD_WRITE | FD_CONNECT | FD_CLOSE */
+    WSAEVENT event;             /* FD_CONNECT while connecting, then the overlapped I/O's */
     char host[256];
     unsigned short port;
     WCHAR *peer;                /* the server's address as text */
@@ -80,6 +80,7 @@ struct native_request
     UINT64 remaining;           /* BODY_LENGTH: bytes left; BODY_CHUNKED: left in this chunk */
     BOOL chunk_trailer;         /* BODY_CHUNKED: the last chunk was seen, the trailer follows */
     BOOL done;                  /* the whole body was read */
+    BOOL too_long;              /* bytes came after the end of a Content-Length body */
     BOOL keep_alive;
     char *pending;              /* bytes received beyond the headers, not yet handed out */
     DWORD pending_size;
@@ -134,7 +135,7 @@ void native_pool_destroy(struct native_pool *pool)
     free(pool);
 }
 
-/* Wait until the socket has news (or the job wants us to stop). */
+/* Wait until the socket is connected (or the job wants us to stop). */
 static HRESULT wait_socket(struct connection *conn, HANDLE abort_event, DWORD timeout_ms)
 {
     HANDLE handles[2] = { conn->event, abort_event };
@@ -145,48 +146,85 @@ static HRESULT wait_socket(struct connection *conn, HANDLE abort_event, DWORD ti
     return HRESULT_FROM_WIN32(WSAETIMEDOUT);
 }
 
-/* recv that waits; 0 bytes = the server closed the connection. */
+/* Wait for an overlapped receive or send to finish; on abort or timeout it
+ * is cancelled and waited for, so the buffer is free again on return. */
+static HRESULT finish_io(struct connection *conn, WSAOVERLAPPED *ov, HANDLE abort_event, DWORD timeout_ms,
+                         DWORD *bytes)
+{
+    HANDLE handles[2] = { ov->hEvent, abort_event };
+    DWORD ret = WaitForMultipleObjects(abort_event ? 2 : 1, handles, FALSE, timeout_ms), flags;
+
+    if (ret != WAIT_OBJECT_0)
+    {
+        CancelIoEx((HANDLE)conn->socket, ov);
+        WSAGetOverlappedResult(conn->socket, ov, bytes, TRUE, &flags);
+        return ret == WAIT_OBJECT_0 + 1 ? E_ABORT : HRESULT_FROM_WIN32(WSAETIMEDOUT);
+    }
+    if (!WSAGetOverlappedResult(conn->socket, ov, bytes, FALSE, &flags)) return socket_error(WSAGetLastError());
+    return S_OK;
+}
+
+/* recv that waits; 0 bytes = the server closed the connection in an orderly
+ * way (FIN).  The wait is an overlapped receive, not a readiness event:
+ * under Wine a socket watched for FD_READ/FD_CLOSE loses the error of a
+ * reset (RST), which then looks like an orderly close, and a close-delimited
+ * body cut by a reset would pass for a whole one. */
 static HRESULT socket_recv(struct connection *conn, HANDLE abort_event, DWORD timeout_ms,
                            char *buffer, DWORD size, DWORD *received)
 {
-    WSANETWORKEVENTS events;
-    HRESULT hr;
+    WSAOVERLAPPED ov;
+    DWORD flags = 0;
+    WSABUF wb;
     int ret;
 
-    for (;;)
+    *received = 0;
+    wb.buf = buffer;
+    wb.len = size > 0x7fffffff ? 0x7fffffff : size;
+    /* what is already there comes at once */
+    if ((ret = recv(conn->socket, buffer, (int)wb.len, 0)) >= 0)
     {
-        ret = recv(conn->socket, buffer, size > 0x7fffffff ? 0x7fffffff : (int)size, 0);
-        if (ret >= 0)
-        {
-            *received = ret;
-            return S_OK;
-        }
-        if (WSAGetLastError() != WSAEWOULDBLOCK) return socket_error(WSAGetLastError());
-        if (FAILED(hr = wait_socket(conn, abort_event, timeout_ms))) return hr;
-        /* clears the event; a close shows up as recv() returning 0 next time round */
-        WSAEnumNetworkEvents(conn->socket, conn->event, &events);
+        *received = ret;
+        return S_OK;
     }
+    if (WSAGetLastError() != WSAEWOULDBLOCK) return socket_error(WSAGetLastError());
+    memset(&ov, 0, sizeof(ov));
+    ov.hEvent = conn->event;
+    ResetEvent(conn->event);
+    if (!WSARecv(conn->socket, &wb, 1, received, &flags, &ov, NULL)) return S_OK;
+    if (WSAGetLastError() != WSA_IO_PENDING) return socket_error(WSAGetLastError());
+    return finish_io(conn, &ov, abort_event, timeout_ms, received);
 }
 
 static HRESULT socket_send(struct connection *conn, HANDLE abort_event, DWORD timeout_ms,
                            const char *data, DWORD size)
 {
-    WSANETWORKEVENTS events;
+    WSAOVERLAPPED ov;
+    DWORD sent;
+    WSABUF wb;
     HRESULT hr;
     int ret;
 
     while (size)
     {
-        ret = send(conn->socket, data, size, 0);
-        if (ret > 0)
+        if ((ret = send(conn->socket, data, size, 0)) <= 0)
         {
-            data += ret;
-            size -= ret;
-            continue;
+            if (WSAGetLastError() != WSAEWOULDBLOCK) return socket_error(WSAGetLastError());
+            memset(&ov, 0, sizeof(ov));
+            ov.hEvent = conn->event;
+            ResetEvent(conn->event);
+            wb.buf = (char *)data;
+            wb.len = size;
+            sent = 0;
+            if (WSASend(conn->socket, &wb, 1, &sent, 0, &ov, NULL))
+            {
+                if (WSAGetLastError() != WSA_IO_PENDING) return socket_error(WSAGetLastError());
+                if (FAILED(hr = finish_io(conn, &ov, abort_event, timeout_ms, &sent))) return hr;
+            }
+            if (!sent) return socket_error(0);
+            ret = sent;
         }
-        if (WSAGetLastError() != WSAEWOULDBLOCK) return socket_error(WSAGetLastError());
-        if (FAILED(hr = wait_socket(conn, abort_event, timeout_ms))) return hr;
-        WSAEnumNetworkEvents(conn->socket, conn->event, &events);
+        data += ret;
+        size -= ret;
     }
     return S_OK;
 }
@@ -225,7 +263,7 @@ static HRESULT connect_one(const ADDRINFOA *ai, HANDLE abort_event, DWORD timeou
     setsockopt(conn->socket, IPPROTO_TCP, TCP_NODELAY, (char *)&one, sizeof(one));
     /* big reads need a big kernel buffer behind them */
     setsockopt(conn->socket, SOL_SOCKET, SO_RCVBUF, (char *)&buffer, sizeof(buffer));
-    WSAEventSelect(conn->socket, conn->event, FD_CONNECT | FD_READ | FD_WRITE | FD_CLOSE);
+    WSAEventSelect(conn->socket, conn->event, FD_CONNECT);
     if (!connect(conn->socket, ai->ai_addr, (int)ai->ai_addrlen)) hr = S_OK;
     else if (WSAGetLastError() != WSAEWOULDBLOCK) hr = socket_error(WSAGetLastError());
     else if (SUCCEEDED(hr = wait_socket(conn, abort_event, timeout_ms)))
@@ -234,6 +272,10 @@ static HRESULT connect_one(const ADDRINFOA *ai, HANDLE abort_event, DWORD timeou
         if ((events.lNetworkEvents & FD_CONNECT) && events.iErrorCode[FD_CONNECT_BIT])
             hr = socket_error(events.iErrorCode[FD_CONNECT_BIT]);
     }
+    /* from now on the socket is waited for through overlapped I/O only (see
+     * socket_recv); it stays non-blocking for the quick tries */
+    WSAEventSelect(conn->socket, NULL, 0);
+    ioctlsocket(conn->socket, FIONBIO, &nonblocking);
     if (SUCCEEDED(hr)) conn->peer = address_text(ai->ai_addr, (int)ai->ai_addrlen);
     else
     {
@@ -342,6 +384,9 @@ static BOOL crack_url(const WCHAR *url, struct url_parts *parts)
     URL_COMPONENTS uc = { sizeof(uc) };
     char *host;
 
+    /* whatever the URL came from (a client, a record, a Location), it is held
+     * to the same rules before a byte of it goes on the wire */
+    if (FAILED(url_check(url, lstrlenW(url)))) return FALSE;
     uc.dwHostNameLength = uc.dwUrlPathLength = uc.dwExtraInfoLength = (DWORD)-1;
     if (!WinHttpCrackUrl(url, 0, 0, &uc) || !uc.dwHostNameLength) return FALSE;
     if (!(host = to_utf8(uc.lpszHostName, uc.dwHostNameLength))) return FALSE;
@@ -349,8 +394,9 @@ static BOOL crack_url(const WCHAR *url, struct url_parts *parts)
     free(host);
     parts->port = uc.nPort;
     parts->secure = uc.nScheme == INTERNET_SCHEME_HTTPS;
-    parts->target = to_utf8(uc.dwUrlPathLength ? uc.lpszUrlPath : L"/",
-                            uc.dwUrlPathLength ? (int)(uc.dwUrlPathLength + uc.dwExtraInfoLength) : 1);
+    if (uc.dwUrlPathLength) parts->target = url_wire_target(uc.lpszUrlPath, uc.dwUrlPathLength + uc.dwExtraInfoLength);
+    else if (uc.dwExtraInfoLength) parts->target = url_wire_target(uc.lpszExtraInfo, uc.dwExtraInfoLength);
+    else parts->target = url_wire_target(L"", 0);
     return parts->target != NULL;
 }
 
@@ -553,11 +599,24 @@ static BOOL parse_head(const char *head, struct http_response *resp, struct nati
     }
     if ((value = header_value(head, "ETag"))) { resp->etag = widen(value); free(value); }
     if ((value = header_value(head, "Last-Modified"))) { resp->last_modified = widen(value); free(value); }
+    http_response_check_validators(resp);
     resp->headers = widen(head);
     return TRUE;
 }
 
-/* Read until the blank line that ends the head; keep what came after it. */
+/* The end of a head (its blank line) in the bytes received so far, or NULL. */
+static char *find_head_end(char *buffer, DWORD size)
+{
+    DWORD i;
+
+    for (i = 0; i + 4 <= size; i++)
+        if (!memcmp(buffer + i, "\r\n\r\n", 4)) return buffer + i;
+    return NULL;
+}
+
+/* Read until the blank line that ends the head; keep what came after it.
+ * A head is text: one with a NUL byte is refused, since every later look at
+ * it would stop there and miss what follows. */
 static HRESULT receive_head(struct native_request *req, char **head_out)
 {
     char *buffer = malloc(MAX_HEAD), *end;
@@ -583,9 +642,17 @@ static HRESULT receive_head(struct native_request *req, char **head_out)
             free(buffer);
             return HRESULT_FROM_WIN32(WSAECONNRESET);   /* closed before a response */
         }
+        /* look again from just before the new bytes: the blank line may straddle reads */
+        end = find_head_end(buffer + (size > 3 ? size - 3 : 0), got + min(size, 3));
         size += got;
         buffer[size] = 0;
-        if ((end = strstr(buffer, "\r\n\r\n"))) break;
+        if (end) break;
+    }
+    if (memchr(buffer, 0, end - buffer))
+    {
+        WARN("a response head with a NUL byte\n");
+        free(buffer);
+        return HRESULT_FROM_WIN32(ERROR_WINHTTP_INVALID_SERVER_RESPONSE);
     }
     end += 4;
     req->pending_size = size - (DWORD)(end - buffer);
@@ -642,6 +709,22 @@ static HRESULT read_line(struct native_request *req, char *line, DWORD size)
     return S_OK;
 }
 
+/* A Content-Length body just ended: anything already behind it means the
+ * server sent more than it announced.  Such a response cannot be trusted
+ * (which end is the real one?) and its connection is out of step. */
+static void check_body_end(struct native_request *req)
+{
+    char probe;
+
+    if (req->pending_offset < req->pending_size ||
+        recv(req->conn->socket, &probe, 1, MSG_PEEK) > 0)
+    {
+        WARN("the server sent more than its Content-Length\n");
+        req->too_long = TRUE;
+        req->keep_alive = FALSE;
+    }
+}
+
 HRESULT native_request_read(struct native_request *req, void *buffer, DWORD size, DWORD *read)
 {
     char line[128];
@@ -649,6 +732,8 @@ HRESULT native_request_read(struct native_request *req, void *buffer, DWORD size
     HRESULT hr;
 
     *read = 0;
+    /* the bytes up to the announced end were handed out; the end itself is not a clean one */
+    if (req->done && req->too_long) return DO_E_HTTP_BLOCKSIZE_MISMATCH;
     if (req->done || !size) return S_OK;
     if (req->framing == BODY_CHUNKED && !req->remaining)
     {
@@ -692,7 +777,11 @@ HRESULT native_request_read(struct native_request *req, void *buffer, DWORD size
         if (FAILED(hr = read_line(req, line, sizeof(line)))) return hr;
         if (line[0]) unread(req, line, lstrlenA(line));
     }
-    else if (req->framing == BODY_LENGTH && !req->remaining) req->done = TRUE;
+    else if (req->framing == BODY_LENGTH && !req->remaining)
+    {
+        req->done = TRUE;
+        check_body_end(req);
+    }
     return S_OK;
 }
 
@@ -702,7 +791,7 @@ void native_request_close(struct native_request *req)
     if (req->conn)
     {
         /* only a connection whose response was read to the end can carry another */
-        if (req->done && req->keep_alive && req->pending_offset == req->pending_size)
+        if (req->done && req->keep_alive && !req->too_long && req->pending_offset == req->pending_size)
             put_idle(req->pool, req->conn);
         else
             connection_close(req->conn);
@@ -762,6 +851,13 @@ HRESULT native_request_send(struct native_pool *pool, const struct http_fetch_pa
     *handoff_url = NULL;
     memset(resp, 0, sizeof(*resp));
     if (!url) return E_OUTOFMEMORY;
+    /* checked where they were set; checked again here, where they become bytes on the wire */
+    if ((params->custom_headers && FAILED(headers_check(params->custom_headers, lstrlenW(params->custom_headers)))) ||
+        (params->if_range && !text_is_clean(params->if_range)))
+    {
+        free(url);
+        return E_INVALIDARG;
+    }
 
     for (hops = 0; ; hops++)
     {
@@ -807,8 +903,10 @@ HRESULT native_request_send(struct native_pool *pool, const struct http_fetch_pa
         {
             next = resolve_location(url, location);
             free(location);
-            if (!next || hops == MAX_REDIRECTS)
+            /* a Location is a URL from the server: the client's rules hold for it */
+            if (!next || hops == MAX_REDIRECTS || FAILED(url_check(next, lstrlenW(next))))
             {
+                WARN("refusing the redirect from %s to %s\n", debugstr_w(url), debugstr_w(next));
                 free(next);
                 hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_REDIRECT_FAILED);
                 break;

@@ -453,7 +453,9 @@ static HRESULT WINAPI job_Cancel(IBackgroundCopyJob5 *iface)
 static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
 {
     struct do_job *job = impl_from_IBackgroundCopyJob5(iface);
-    HRESULT hr, commit_hr = S_OK;
+    struct do_file *failed = NULL;
+    BOOL done = FALSE;
+    HRESULT hr;
     ULONG i;
 
     TRACE("%p.\n", iface);
@@ -461,30 +463,37 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
     EnterCriticalSection(&job->cs);
     if (SUCCEEDED(hr = check_live(job)))
     {
-        engine_stop_run(job);
-        /* only files fully transferred before the call are kept */
-        for (i = 0; i < job->file_count; i++)
+        /* Only files fully transferred before the call are kept, and they go
+         * to their names first: if one cannot (a directory or a read-only
+         * file in the way, a file held open, a full disk), Complete fails,
+         * the job stays as it was with its bytes, and may be completed again
+         * once the obstacle is gone.  Files renamed meanwhile stay renamed. */
+        for (i = 0; i < job->file_count && SUCCEEDED(hr); i++)
         {
             struct do_file *file = job->files[i];
 
-            if (file->transferred)
-            {
-                HRESULT file_hr = file_commit(file);
-                if (FAILED(file_hr) && SUCCEEDED(commit_hr)) commit_hr = file_hr;
-            }
-            else file_delete_temp(file);
+            if (file->transferred && FAILED(hr = file_commit(file))) failed = file;
         }
-        job_clear_error(job);
-        job_set_state(job, BG_JOB_STATE_ACKNOWLEDGED);
+        if (SUCCEEDED(hr))
+        {
+            engine_stop_run(job);
+            for (i = 0; i < job->file_count; i++)
+                if (!job->files[i]->transferred) file_delete_temp(job->files[i]);
+            job_clear_error(job);
+            job_set_state(job, BG_JOB_STATE_ACKNOWLEDGED);
+            done = TRUE;
+        }
+        else if (job->state == BG_JOB_STATE_TRANSFERRED)
+        {
+            /* what went wrong stays visible (GetError) until Complete succeeds or the job runs again */
+            WARN("job %s: Complete failed: %#lx\n", debugstr_guid(&job->id), hr);
+            job_set_error(job, hr, BG_ERROR_CONTEXT_LOCAL_FILE, failed);
+            job_touch(job);
+        }
     }
     LeaveCriticalSection(&job->cs);
-    if (SUCCEEDED(hr))
-    {
-        engine_notify(job);
-        manager_remove_job(job);
-        /* a rename that failed is reported; the job is done either way */
-        hr = commit_hr;
-    }
+    engine_notify(job);
+    if (done) manager_remove_job(job);
     return hr;
 }
 
@@ -559,8 +568,9 @@ static HRESULT WINAPI job_GetError(IBackgroundCopyJob5 *iface, IBackgroundCopyEr
     if (!error) return E_INVALIDARG;
     *error = NULL;
     EnterCriticalSection(&job->cs);
-    has_error = (job->state == BG_JOB_STATE_ERROR || job->state == BG_JOB_STATE_TRANSIENT_ERROR) &&
-                FAILED(job->error.code);
+    /* TRANSFERRED holds an error only after a Complete that could not rename */
+    has_error = (job->state == BG_JOB_STATE_ERROR || job->state == BG_JOB_STATE_TRANSIENT_ERROR ||
+                 job->state == BG_JOB_STATE_TRANSFERRED) && FAILED(job->error.code);
     LeaveCriticalSection(&job->cs);
     if (!has_error) return DO_E_ERROR_INFORMATION_UNAVAILABLE;
     return copy_error_create(job, error);
@@ -1339,6 +1349,7 @@ static HRESULT WINAPI http_options_SetCustomHeaders(IBackgroundCopyJobHttpOption
 
     /* BITS' limit: 16 KiB of headers */
     if (headers && lstrlenW(headers) > 16 * 1024) return E_INVALIDARG;
+    if (headers && FAILED(headers_check(headers, lstrlenW(headers)))) return E_INVALIDARG;
     return set_string(job, &job->custom_headers, headers && *headers ? headers : NULL);
 }
 

@@ -993,6 +993,50 @@ static BOOL replace_bstr(const struct store_reader *value, BSTR *field)
     return TRUE;
 }
 
+/* The directory part of a path (a copy), or NULL. */
+static WCHAR *parent_dir(const WCHAR *path)
+{
+    const WCHAR *p, *slash = NULL;
+    WCHAR *dir;
+
+    for (p = path; *p; p++)
+        if (*p == '\\' || *p == '/') slash = p;
+    if (!slash || !(dir = malloc((slash - path + 1) * sizeof(WCHAR)))) return NULL;
+    memcpy(dir, path, (slash - path) * sizeof(WCHAR));
+    dir[slash - path] = 0;
+    return dir;
+}
+
+/* "DO" + 8 hex digits + ".tmp", the names file_make_temp_name gives */
+static BOOL is_temp_file_name(const WCHAR *name)
+{
+    int i;
+
+    if (lstrlenW(name) != 14 || wcsnicmp(name, L"DO", 2) || wcsicmp(name + 10, L".tmp")) return FALSE;
+    for (i = 2; i < 10; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f') ||
+              (name[i] >= 'A' && name[i] <= 'F')))
+            return FALSE;
+    return TRUE;
+}
+
+/* A record's temp name must be one of ours next to its local name: the
+ * service writes, truncates and deletes that file. */
+static BOOL temp_name_fits(const struct do_file *file)
+{
+    WCHAR *temp_dir, *local_dir;
+    BOOL fits;
+
+    if (!file->local_name) return FALSE;
+    temp_dir = parent_dir(file->temp_name);
+    local_dir = parent_dir(file->local_name);
+    fits = temp_dir && local_dir && !wcsicmp(temp_dir, local_dir) &&
+           is_temp_file_name(file->temp_name + lstrlenW(temp_dir) + 1);
+    free(temp_dir);
+    free(local_dir);
+    return fits;
+}
+
 static BOOL load_file(struct do_job *job, struct store_reader *block)
 {
     WCHAR *file_id = NULL, *remote = NULL;
@@ -1086,8 +1130,13 @@ static BOOL load_file(struct do_job *job, struct store_reader *block)
             field_ok = store_get_u64(&value, &u64);
             break;
         }
-        if (!field_ok || (tag == FILE_LOCAL_NAME && !file->local_name[0])) bad = TRUE;
+        if (!field_ok || (tag == FILE_LOCAL_NAME && (!file->local_name[0] || path_is_device(file->local_name))))
+            bad = TRUE;
     }
+    if (file->temp_name && !temp_name_fits(file)) bad = TRUE;
+    /* validators go back to the server in If-Range */
+    if (file->etag && !text_is_clean(file->etag)) bad = TRUE;
+    if (file->last_modified && !text_is_clean(file->last_modified)) bad = TRUE;
     if (bad || block->bad)
     {
         file_free(file);
@@ -1180,8 +1229,17 @@ static BOOL load_job(const BYTE *payload, size_t size, struct do_job **out, ULON
             break;
         case TAG_PROXY_LIST: field_ok = replace_str(&value, &job->proxy_list); break;
         case TAG_PROXY_BYPASS: field_ok = replace_str(&value, &job->proxy_bypass); break;
-        case TAG_CUSTOM_HEADERS: field_ok = replace_str(&value, &job->custom_headers); break;
-        case TAG_CUSTOM_AUTH_HEADERS: field_ok = replace_str(&value, &job->custom_auth_headers); break;
+        /* a record is disk data: what goes on the wire is checked again */
+        case TAG_CUSTOM_HEADERS:
+            field_ok = replace_str(&value, &job->custom_headers) &&
+                       SUCCEEDED(headers_check(job->custom_headers, lstrlenW(job->custom_headers)));
+            if (!field_ok) *why = "bad custom headers";
+            break;
+        case TAG_CUSTOM_AUTH_HEADERS:
+            field_ok = replace_str(&value, &job->custom_auth_headers) &&
+                       SUCCEEDED(headers_check(job->custom_auth_headers, lstrlenW(job->custom_auth_headers)));
+            if (!field_ok) *why = "bad custom headers";
+            break;
         case TAG_SECURITY_FLAGS:
             field_ok = store_get_u32(&value, &u32) && ((job->security_flags = u32), TRUE);
             break;
@@ -1258,17 +1316,19 @@ static enum record_check check_record(const BYTE *data, size_t size, const char 
     return RECORD_OK;
 }
 
-static BYTE *read_whole_file(const WCHAR *path, size_t *size)
+/* NULL with *too_large set: a file no record we write can be */
+static BYTE *read_whole_file(const WCHAR *path, size_t *size, BOOL *too_large)
 {
     LARGE_INTEGER file_size;
     BYTE *data = NULL;
     HANDLE file;
     DWORD read;
 
+    *too_large = FALSE;
     file = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL, OPEN_EXISTING, 0, NULL);
     if (file == INVALID_HANDLE_VALUE) return NULL;
-    if (GetFileSizeEx(file, &file_size) && file_size.QuadPart <= MAX_RECORD_SIZE &&
-        (data = malloc(max(file_size.QuadPart, 1))))
+    if (GetFileSizeEx(file, &file_size) && file_size.QuadPart > MAX_RECORD_SIZE) *too_large = TRUE;
+    else if (GetFileSizeEx(file, &file_size) && (data = malloc(max(file_size.QuadPart, 1))))
     {
         if (!ReadFile(file, data, file_size.QuadPart, &read, NULL) || read != file_size.QuadPart)
         {
@@ -1448,6 +1508,7 @@ struct load_slot
     struct do_job *job;      /* the job, or NULL: damaged, newer, final or expired */
     BOOL lost;               /* a temp file was gone: report, then download again */
     BOOL damaged;
+    BOOL unknown;            /* unreadable: whose temp files are whose is not known */
 };
 
 struct load_work
@@ -1466,12 +1527,21 @@ static void load_one(struct load_slot *slot, ULONGLONG now)
     struct do_job *job;
     const char *why;
     BYTE *record;
-    BOOL same_boot;
+    BOOL same_boot, too_large;
 
     swprintf(path, ARRAY_SIZE(path), L"%s\\%s", store_dir, slot->name);
-    if (!(record = read_whole_file(path, &size)))
+    if (!(record = read_whole_file(path, &size, &too_large)))
     {
+        if (too_large)
+        {
+            /* no record we write is that large: set aside like any damaged one,
+             * so it is reported once, not at every start */
+            set_aside(path, slot->name, "larger than a record can be");
+            slot->damaged = TRUE;
+            return;
+        }
         ERR("job store: cannot read %s: %lu\n", debugstr_w(slot->name), GetLastError());
+        slot->unknown = TRUE;
         return;
     }
     switch (check_record(record, size, &why))
@@ -1535,6 +1605,92 @@ static int compare_slots(const void *a, const void *b)
     return memcmp(&x->id, &y->id, sizeof(GUID));
 }
 
+static int compare_names(const void *a, const void *b)
+{
+    return wcsicmp(*(WCHAR *const *)a, *(WCHAR *const *)b);
+}
+
+static BOOL push_name(WCHAR ***list, ULONG *count, ULONG *capacity, WCHAR *name)
+{
+    WCHAR **grown;
+
+    if (*count == *capacity)
+    {
+        *capacity = *capacity ? *capacity * 2 : 64;
+        if (!(grown = realloc(*list, *capacity * sizeof(*grown)))) return FALSE;
+        *list = grown;
+    }
+    (*list)[(*count)++] = name;
+    return TRUE;
+}
+
+/* Temp files (DO????????.tmp) that no job owns, in the directories our jobs
+ * download to, were left by a service that was killed: an IDODownload that
+ * was never stored, a job whose record was damaged, a run cut off between
+ * making a temp file and recording it.  Nothing will ever resume them, so
+ * they go.  Not when a record could not be read: its files may be there. */
+static void delete_orphan_temp_files(const struct load_slot *slots, LONG count)
+{
+    WCHAR **dirs = NULL, **owned = NULL, pattern[MAX_PATH], path[MAX_PATH], *key = path;
+    ULONG dir_count = 0, dir_capacity = 0, owned_count = 0, owned_capacity = 0, unique = 0, deleted = 0, i;
+    WIN32_FIND_DATAW data;
+    BOOL ok = TRUE;
+    HANDLE find;
+    LONG s;
+
+    for (s = 0; s < count; s++)
+    {
+        if (slots[s].unknown)
+        {
+            WARN("job store: a record could not be read; temp files left by no job are kept\n");
+            return;
+        }
+    }
+    for (s = 0; s < count && ok; s++)
+    {
+        const struct do_job *job = slots[s].job;
+
+        for (i = 0; job && i < job->file_count && ok; i++)
+        {
+            const struct do_file *file = job->files[i];
+            WCHAR *dir;
+
+            if (file->temp_name) ok = push_name(&owned, &owned_count, &owned_capacity, file->temp_name);
+            if (ok && file->local_name && (dir = parent_dir(file->local_name)) &&
+                !(ok = push_name(&dirs, &dir_count, &dir_capacity, dir)))
+                free(dir);
+        }
+    }
+    if (!ok) goto done;
+    qsort(owned, owned_count, sizeof(*owned), compare_names);
+    qsort(dirs, dir_count, sizeof(*dirs), compare_names);
+    for (i = 0; i < dir_count; i++)
+    {
+        if (i && !wcsicmp(dirs[i], dirs[i - 1])) continue;
+        unique++;
+        if (lstrlenW(dirs[i]) + 16 >= MAX_PATH) continue;
+        swprintf(pattern, ARRAY_SIZE(pattern), L"%s\\DO*.tmp", dirs[i]);
+        if ((find = FindFirstFileW(pattern, &data)) == INVALID_HANDLE_VALUE) continue;
+        do
+        {
+            if ((data.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) || !is_temp_file_name(data.cFileName)) continue;
+            swprintf(path, ARRAY_SIZE(path), L"%s\\%s", dirs[i], data.cFileName);
+            if (bsearch(&key, owned, owned_count, sizeof(*owned), compare_names)) continue;
+            if (DeleteFileW(path))
+            {
+                WARN("job store: deleted %s, which no job owns\n", debugstr_w(path));
+                deleted++;
+            }
+        } while (FindNextFileW(find, &data));
+        FindClose(find);
+    }
+    TRACE("%lu orphaned temp files deleted in %lu directories\n", deleted, unique);
+done:
+    for (i = 0; i < dir_count; i++) free(dirs[i]);
+    free(dirs);
+    free(owned);
+}
+
 /* Read every record and hand the jobs to the manager and the engine.  Most
  * of the time goes into file and object calls to wineserver, so a few
  * threads read records side by side. */
@@ -1596,6 +1752,9 @@ static void load_jobs(void)
     load_proc(&work);
     if (thread_count) WaitForMultipleObjects(thread_count, threads, TRUE, INFINITE);
     for (i = 0; i < thread_count; i++) CloseHandle(threads[i]);
+
+    /* before any job runs, so no worker is making a temp file meanwhile */
+    delete_orphan_temp_files(work.slots, work.count);
 
     /* the table lists jobs in creation order, and so do the run queue's ties */
     qsort(work.slots, work.count, sizeof(*work.slots), compare_slots);

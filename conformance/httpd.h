@@ -164,5 +164,11 @@ BOOL httpd_last_request_header(struct httpd *httpd, const char *path_prefix,
 unsigned int httpd_connection_count(struct httpd *httpd);
 /* Clears the request log and the connection count (not fail_first counters). */
 void httpd_reset_log(struct httpd *httpd);
+/* Every request from now on is served as if its query began with these
+ * parameters (e.g. "status=503" or "reset_after=4096&etag=other"), which win
+ * over the request's own; NULL or "" ends it.  The log keeps the target as
+ * sent.  Lets one server stand in for a misbehaving one (the tests' fake
+ * cache server) whatever URL the client builds. */
+void httpd_force_query(struct httpd *httpd, const char *query);
 
 #endif /* WINE_DOSVC_CONFORMANCE_HTTPD_H */

@@ -317,11 +317,11 @@ static void test_request_form(void)
     if (out.done)
     {
         snprintf(want, sizeof(want), "/%s?cacheHostOrigin=127.0.0.1:%u", name, httpd_port(origin));
-        ok(httpd_request_count(fake, want) == 1, "the cache was not asked for %s\n", want);
+        ok(httpd_request_count(fake, want) == 1, "[inferred: host:port] the cache was not asked for %s\n", want);
         ok(out.stats.bytesFromDoinc == size, "bytesFromDoinc %llu, expected %llu\n", out.stats.bytesFromDoinc, size);
         ok(out.stats.bytesFromHttp == 0, "bytesFromHttp %llu, expected 0\n", out.stats.bytesFromHttp);
-        ok(out.stats.doincConnectionCount == 1, "doincConnectionCount %u\n", out.stats.doincConnectionCount);
-        ok(out.stats.httpConnectionCount == 0, "httpConnectionCount %u\n", out.stats.httpConnectionCount);
+        ok(out.stats.doincConnectionCount == 1, "[inferred] doincConnectionCount %u\n", out.stats.doincConnectionCount);
+        ok(out.stats.httpConnectionCount == 0, "[inferred] httpConnectionCount %u\n", out.stats.httpConnectionCount);
         ok(out.stats.totalBytesDownloaded == size, "totalBytesDownloaded %llu\n", out.stats.totalBytesDownloaded);
         ok(!out.origin_requests && !out.origin_bytes, "the origin was asked %u times (%llu bytes)\n",
            out.origin_requests, out.origin_bytes);
@@ -334,7 +334,7 @@ static void test_request_form(void)
     if (out.done)
     {
         snprintf(want, sizeof(want), "/%s?a=1&b=x%%20y&cacheHostOrigin=127.0.0.1:%u", name, httpd_port(origin));
-        ok(httpd_request_count(fake, want) == 1, "the cache was not asked for %s\n", want);
+        ok(httpd_request_count(fake, want) == 1, "[inferred: host:port] the cache was not asked for %s\n", want);
         ok(out.stats.bytesFromDoinc == 1000, "bytesFromDoinc %llu\n", out.stats.bytesFromDoinc);
     }
 
@@ -399,7 +399,7 @@ static void test_fallback(void)
     {
         ok(out.stats.bytesFromHttp == size && !out.stats.bytesFromDoinc, "503: %llu from the origin, %llu from the cache\n",
            out.stats.bytesFromHttp, out.stats.bytesFromDoinc);
-        ok(out.stats.doincConnectionCount == 1, "503: doincConnectionCount %u\n", out.stats.doincConnectionCount);
+        ok(out.stats.doincConnectionCount == 1, "[inferred] 503: doincConnectionCount %u\n", out.stats.doincConnectionCount);
         ok(out.origin_bytes == size, "503: the origin sent %llu bytes\n", out.origin_bytes);
     }
 
@@ -418,9 +418,9 @@ static void test_fallback(void)
         ok(out.origin_bytes == size - cut, "cut: the origin sent %llu bytes, expected %llu\n", out.origin_bytes, size - cut);
         snprintf(want, sizeof(want), "bytes=%llu-", cut);
         ok(httpd_last_request_header(origin, "/cache-cut", "Range", range, sizeof(range)) && !strcmp(range, want),
-           "cut: the origin got Range %s, expected %s\n", range, want);
+           "[inferred] cut: the origin got Range %s, expected %s\n", range, want);
         ok(httpd_last_request_header(origin, "/cache-cut", "If-Range", etag, sizeof(etag)) && etag[0] == '"',
-           "cut: the origin got If-Range %s\n", etag);
+           "[inferred] cut: the origin got If-Range %s\n", etag);
     }
 
     /* the cache has another version of the file (another ETag): the origin
@@ -434,7 +434,7 @@ static void test_fallback(void)
         ok(out.stats.bytesFromHttp == size, "etag: bytesFromHttp %llu, expected the whole file\n", out.stats.bytesFromHttp);
         ok(out.stats.totalBytesDownloaded == size, "etag: totalBytesDownloaded %llu\n", out.stats.totalBytesDownloaded);
         ok(httpd_last_request_header(origin, "/cache-etag", "If-Range", etag, sizeof(etag)) &&
-           !strcmp(etag, "\"other-version\""), "etag: the origin got If-Range %s\n", etag);
+           !strcmp(etag, "\"other-version\""), "[inferred] etag: the origin got If-Range %s\n", etag);
     }
 
     /* a cache that stops sending is given up on after the job's timeout */
@@ -465,7 +465,7 @@ static void test_fallback(void)
             if (state == BG_JOB_STATE_TRANSFERRED)
             {
                 get_stats(job, &stats);
-                ok(stats.bytesFromDoinc > 0 && stats.bytesFromDoinc <= 65536, "stall: bytesFromDoinc %llu\n",
+                ok(stats.bytesFromDoinc > 0 && stats.bytesFromDoinc <= 65536, "[inferred] stall: bytesFromDoinc %llu\n",
                    stats.bytesFromDoinc);
                 ok(stats.bytesFromDoinc + stats.bytesFromHttp == size, "stall: %llu + %llu bytes\n",
                    stats.bytesFromDoinc, stats.bytesFromHttp);

@@ -403,7 +403,7 @@ static void cancel_quietly(const WCHAR *job)
 static const WCHAR *verb_names[] =
 {
     L"create", L"addfile", L"resume", L"suspend", L"cancel", L"complete", L"getstate",
-    L"info", L"list", L"monitor", L"transfer", L"download",
+    L"info", L"list", L"monitor", L"transfer", L"download", L"cachehost",
 };
 
 static void test_help(void)
@@ -652,6 +652,13 @@ static void test_addfile_complete(void)
        "monitor: last line \"%s\"\n", line);
     free_result(&r);
     check_state(guid, "TRANSFERRED");
+
+    /* where the bytes came from: no cache server is set up here */
+    run_doadmin(&r, 30000, L"info %s", guid);
+    get_field(r.out, "  sources:", field, sizeof(field));
+    ok(!strcmp(field, "262144 bytes from the origin (1 request), 0 from cache servers (0 requests)"),
+       "info sources: \"%s\"\n", field);
+    free_result(&r);
 
     run_doadmin(&r, 30000, L"list");
     snprintf(want, sizeof(want), "%S  TRANSFERRED ", guid);
@@ -959,6 +966,79 @@ static void test_download(void)
     ok(!file_exists(path), "the file of a failed download exists\n");
 }
 
+/* cachehost shows and writes the policy; what was there before is put back */
+static void test_cachehost(void)
+{
+    static const WCHAR key_name[] = L"SOFTWARE\\Policies\\Microsoft\\Windows\\DeliveryOptimization";
+    static const WCHAR *names[] =
+    {
+        L"DOCacheHost", L"DOCacheHostSource", L"DODelayCacheServerFallbackForeground",
+        L"DODelayCacheServerFallbackBackground",
+    };
+    struct { BOOL present; DWORD type, size; BYTE data[4096]; } saved[ARRAY_SIZE(names)];
+    char field[256];
+    struct result r;
+    DWORD disposition, i, type, value, size;
+    HKEY key;
+
+    if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, key_name, 0, NULL, 0, KEY_ALL_ACCESS, NULL, &key, &disposition))
+    {
+        skip("cannot write the policy key: run as administrator\n");
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(names); i++)
+    {
+        saved[i].size = sizeof(saved[i].data);
+        saved[i].present = !RegQueryValueExW(key, names[i], NULL, &saved[i].type, saved[i].data, &saved[i].size);
+    }
+
+    run_doadmin(&r, 30000, L"cachehost --clear");
+    ok(r.status == 0 && !strcmp(r.out, "cache server policy cleared\n"), "cachehost --clear: %lu \"%s\" %s\n",
+       r.status, r.out, r.err);
+    free_result(&r);
+    run_doadmin(&r, 30000, L"cachehost");
+    ok(r.status == 0 && get_field(r.out, "DOCacheHost:", field, sizeof(field)) && !strcmp(field, "not set"),
+       "cachehost after --clear: %lu \"%s\"\n", r.status, r.out);
+    free_result(&r);
+
+    run_doadmin(&r, 30000, L"cachehost cache1.example.com,10.0.0.7:8080 --delay-background 60");
+    ok(r.status == 0 && !strcmp(r.out, "DOCacheHost set to cache1.example.com,10.0.0.7:8080\n"),
+       "cachehost set: %lu \"%s\" %s\n", r.status, r.out, r.err);
+    free_result(&r);
+    size = sizeof(field);
+    ok(!RegQueryValueExA(key, "DOCacheHost", NULL, &type, (BYTE *)field, &size) && type == REG_SZ &&
+       !strcmp(field, "cache1.example.com,10.0.0.7:8080"), "DOCacheHost in the registry: \"%s\"\n", field);
+    size = sizeof(value);
+    ok(!RegQueryValueExW(key, L"DODelayCacheServerFallbackBackground", NULL, &type, (BYTE *)&value, &size) &&
+       type == REG_DWORD && value == 60, "DODelayCacheServerFallbackBackground: %lu\n", value);
+    ok(RegQueryValueExW(key, L"DODelayCacheServerFallbackForeground", NULL, NULL, NULL, NULL) == ERROR_FILE_NOT_FOUND,
+       "DODelayCacheServerFallbackForeground was set\n");
+    run_doadmin(&r, 30000, L"cachehost");
+    ok(get_field(r.out, "DOCacheHost:", field, sizeof(field)) && !strcmp(field, "cache1.example.com,10.0.0.7:8080"),
+       "cachehost shows DOCacheHost \"%s\"\n", field);
+    ok(get_field(r.out, "DODelayCacheServerFallbackBackground:", field, sizeof(field)) && !strcmp(field, "60 s"),
+       "cachehost shows the background delay \"%s\"\n", field);
+    free_result(&r);
+
+    run_doadmin(&r, 30000, L"cachehost a,,b");
+    ok(r.status == 2, "cachehost with an empty entry: exit %lu\n", r.status);
+    free_result(&r);
+    run_doadmin(&r, 30000, L"cachehost host --delay-foreground 2592001");
+    ok(r.status == 2, "cachehost with a delay out of range: exit %lu\n", r.status);
+    free_result(&r);
+    run_doadmin(&r, 30000, L"cachehost host --clear");
+    ok(r.status == 2, "cachehost HOSTS --clear: exit %lu\n", r.status);
+    free_result(&r);
+
+    for (i = 0; i < ARRAY_SIZE(names); i++)
+    {
+        if (saved[i].present) RegSetValueExW(key, names[i], 0, saved[i].type, saved[i].data, saved[i].size);
+        else RegDeleteValueW(key, names[i]);
+    }
+    RegCloseKey(key);
+    if (disposition == REG_CREATED_NEW_KEY) RegDeleteKeyW(HKEY_LOCAL_MACHINE, key_name);
+}
+
 static BOOL find_doadmin(void)
 {
     WCHAR *slash;
@@ -998,6 +1078,7 @@ START_TEST(doadmin)
     test_no_progress_timeout();
     test_interrupt();
     test_download();
+    test_cachehost();
     httpd_stop(httpd);
     remove_test_dir();
 }

@@ -119,6 +119,7 @@ struct httpd
     unsigned int raw_count;
     unsigned short wanted_port;     /* httpd_start_on_port, else 0 */
     volatile LONG64 body_bytes;     /* body bytes handed to sockets, for httpd_body_bytes */
+    char forced_query[256];         /* httpd_force_query, guarded by cs */
 };
 
 struct request
@@ -524,6 +525,13 @@ unsigned int httpd_connection_count(struct httpd *httpd)
     return count;
 }
 
+void httpd_force_query(struct httpd *httpd, const char *query)
+{
+    EnterCriticalSection(&httpd->cs);
+    lstrcpynA(httpd->forced_query, query ? query : "", sizeof(httpd->forced_query));
+    LeaveCriticalSection(&httpd->cs);
+}
+
 void httpd_reset_log(struct httpd *httpd)
 {
     unsigned int i;
@@ -906,6 +914,27 @@ static BOOL validate_header_lines(const char *head)
     return TRUE;
 }
 
+/* httpd_force_query: put the forced parameters first in the query, where
+ * they win over the request's own. */
+static BOOL force_query(struct httpd *httpd, char *target)
+{
+    char forced[sizeof(httpd->forced_query)], *query = strchr(target, '?');
+    size_t path_len = query ? (size_t)(query - target) : strlen(target);
+    size_t forced_len, rest_len = query ? strlen(query + 1) : 0;
+
+    EnterCriticalSection(&httpd->cs);
+    strcpy(forced, httpd->forced_query);
+    LeaveCriticalSection(&httpd->cs);
+    if (!(forced_len = strlen(forced))) return TRUE;
+    if (path_len + 1 + forced_len + 1 + rest_len + 1 > MAX_HEAD_SIZE) return FALSE;
+    if (query) memmove(target + path_len + 1 + forced_len + 1, query + 1, rest_len + 1);
+    else target[path_len + 1 + forced_len] = 0;
+    target[path_len] = '?';
+    memcpy(target + path_len + 1, forced, forced_len);
+    if (query) target[path_len + 1 + forced_len] = '&';
+    return TRUE;
+}
+
 static BOOL parse_request_line(struct connection *conn, struct request *req)
 {
     const char *line = conn->head, *end = strstr(line, "\r\n");
@@ -939,6 +968,8 @@ static BOOL parse_request_line(struct connection *conn, struct request *req)
         memcpy(req->target, req->logged, len + 1);
     else
         return FALSE;
+    if (!force_query(conn->httpd, req->target)) return FALSE;
+    len = strlen(req->target);
     req->path_end = strchr(req->target, '?');
     req->query = req->path_end ? req->path_end + 1 : "";
     if (!req->path_end) req->path_end = req->target + len;

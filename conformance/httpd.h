@@ -196,6 +196,12 @@ unsigned int httpd_open_connections(struct httpd *httpd);
 /* Clears the request log, the raw request log and the connection count
  * (not the fail_first / etag_after counters). */
 void httpd_reset_log(struct httpd *httpd);
+/* Every request from now on is served as if its query began with these
+ * parameters (e.g. "status=503" or "reset_after=4096&etag=other"), which win
+ * over the request's own; NULL or "" ends it.  The log keeps the target as
+ * sent.  Lets one server stand in for a misbehaving one (the tests' fake
+ * cache server) whatever URL the client builds. */
+void httpd_force_query(struct httpd *httpd, const char *query);
 
 /* Raw request log: every request head exactly as it came off the wire, from
  * the request line to the empty line that ends it, in arrival order; a

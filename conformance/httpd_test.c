@@ -410,6 +410,34 @@ static void test_fail_first(void)
     free_reply(&r);
 }
 
+/* httpd_force_query: the forced parameters win, the log keeps the target as sent */
+static void test_force_query(void)
+{
+    struct reply r;
+
+    httpd_reset_log(server);
+    httpd_force_query(server, "status=503&etag=forced");
+    fetch("/gen?cacheHostOrigin=127.0.0.1:1", NULL, &r);
+    ok(r.status == 503, "forced status: %lu\n", r.status);
+    free_reply(&r);
+    fetch("/gen?status=404", NULL, &r);
+    ok(r.status == 503, "forced status over the request's own: %lu\n", r.status);
+    free_reply(&r);
+    ok(httpd_request_count(server, "/gen?cacheHostOrigin=127.0.0.1:1") == 1, "the log lost the target as sent\n");
+
+    httpd_force_query(server, "etag=forced");
+    fetch("/gen", NULL, &r);
+    ok(r.status == 200 && reply_header(&r, "ETag") && !strcmp(reply_header(&r, "ETag"), "\"forced\""),
+       "forced etag: %lu %s\n", r.status, reply_header(&r, "ETag"));
+    ok(r.len == SMALL_SIZE && body_is_pattern("gen", 0, r.body, r.len), "forced etag: wrong body\n");
+    free_reply(&r);
+
+    httpd_force_query(server, NULL);
+    fetch("/gen?status=404", NULL, &r);
+    ok(r.status == 404, "after the end of forcing: %lu\n", r.status);
+    free_reply(&r);
+}
+
 static void test_redirect(void)
 {
     struct reply r;
@@ -1047,6 +1075,7 @@ START_TEST(httpd)
     test_chunked_and_nolength();
     test_status();
     test_fail_first();
+    test_force_query();
     test_redirect();
     test_reset();
     test_stall();

@@ -624,6 +624,7 @@ struct transfer
     BOOL by_callback;
     double done_time;
     double polled_time;                     /* when polling first saw it transferred */
+    UINT64 from_cache, from_origin;         /* dosvc: IDeliveryOptimizationFile::GetStats */
 };
 
 static HRESULT set_property_string(IDODownload *download, DODownloadProperty id, const WCHAR *value)
@@ -877,6 +878,35 @@ static double wait_transfers(struct transfer *t, unsigned int count, double star
     }
 }
 
+/* DoSvc's BITS-style API only: where the bytes came from, a cache server
+ * of the DOCacheHost policy or the origin (tools/bench --fleet). */
+static void transfer_sources(struct transfer *t)
+{
+    IEnumBackgroundCopyFiles *files;
+    IDeliveryOptimizationFile *do_file;
+    IBackgroundCopyFile *file;
+    DOSwarmStats stats;
+
+    if (opt.api != API_DOSVC || !t->job || FAILED(IBackgroundCopyJob_EnumFiles(t->job, &files))) return;
+    while (IEnumBackgroundCopyFiles_Next(files, 1, &file, NULL) == S_OK)
+    {
+        if (SUCCEEDED(IBackgroundCopyFile_QueryInterface(file, &IID_IDeliveryOptimizationFile, (void **)&do_file)))
+        {
+            memset(&stats, 0, sizeof(stats));
+            if (SUCCEEDED(IDeliveryOptimizationFile_GetStats(do_file, &stats)))
+            {
+                t->from_cache += stats.bytesFromDoinc;
+                t->from_origin += stats.bytesFromHttp;
+                CoTaskMemFree(stats.fileId);
+                CoTaskMemFree(stats.sourceURL);
+            }
+            IDeliveryOptimizationFile_Release(do_file);
+        }
+        IBackgroundCopyFile_Release(file);
+    }
+    IEnumBackgroundCopyFiles_Release(files);
+}
+
 static HRESULT transfer_finish(struct transfer *t)
 {
     if (t->download) return IDODownload_Finalize(t->download);
@@ -1008,6 +1038,7 @@ static void run_transfers(struct transfer *t, unsigned int count, const WCHAR *u
         fatal(hr, "starting transfer %u", i);
     }
     last = wait_transfers(t, count, start, 0.25);
+    for (i = 0; i < count; i++) transfer_sources(&t[i]);
     for (i = 0; i < count; i++)
         if (FAILED(hr = transfer_finish(&t[i]))) fatal(hr, "completing transfer %u", i);
     *total = now() - start;
@@ -1031,7 +1062,7 @@ static void mode_download(void)
     BOOL callbacks, verified;
     char why[256];
     unsigned int i, rep;
-    UINT64 bytes;
+    UINT64 bytes, from_cache, from_origin;
     struct json json;
 
     if (!opt.url || !opt.src || !opt.out) fatal(S_OK, "download needs --url, --src and --out");
@@ -1053,6 +1084,11 @@ static void mode_download(void)
         }
         run_transfers(t, opt.count, opt.url, opt.size, &elapsed, &total, &callbacks, &verified, why,
                       sizeof(why));
+        for (i = 0, from_cache = from_origin = 0; i < opt.count; i++)
+        {
+            from_cache += t[i].from_cache;
+            from_origin += t[i].from_origin;
+        }
         json_begin(&json);
         json_uint(&json, "count", opt.count);
         json_uint(&json, "bytes", bytes);
@@ -1062,6 +1098,11 @@ static void mode_download(void)
         json_bool(&json, "callback", callbacks);
         json_bool(&json, "verified", verified);
         if (!verified) json_str(&json, "why", why);
+        if (opt.api == API_DOSVC)
+        {
+            json_uint(&json, "from_cache", from_cache);
+            json_uint(&json, "from_origin", from_origin);
+        }
         json_end(&json);
     }
 }

@@ -61,6 +61,26 @@ ensure_i386()
     ensure_packages libwine-dev:i386 wine32:i386
 }
 
+# ensure_nginx: Debian's nginx (the bench's file server, tools/cache-host's
+# cache).  A newly installed nginx would start on port 80; service starts are
+# refused while installing, unless the machine already has a policy-rc.d
+# (which is then left as it is).
+ensure_nginx()
+{
+    local status
+    [ -x /usr/sbin/nginx ] && return 0
+    if [ -e /usr/sbin/policy-rc.d ] || [ "$(id -u)" -ne 0 ]; then
+        ensure_packages nginx-light
+        return
+    fi
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    ( ensure_packages nginx-light )
+    status=$?
+    rm -f /usr/sbin/policy-rc.d
+    return $status
+}
+
 # Regenerate, configure and build in $top/build (or BUILDDIR); each step
 # only when needed.
 build_tree()

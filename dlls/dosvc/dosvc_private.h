@@ -123,8 +123,10 @@ struct do_file
     DWORD retry_after;       /* seconds the server asked us to wait (Retry-After), or 0 */
 
     /* statistics for IDeliveryOptimizationFile::GetStats */
-    UINT64 bytes_from_http;
-    UINT http_connections;
+    UINT64 bytes_from_http;  /* from the origin (and the servers it redirected to) */
+    UINT http_connections;   /* requests answered by them */
+    UINT64 bytes_from_cache; /* from a cache server of the DOCacheHost policy (cache.c) */
+    UINT cache_connections;  /* requests a cache server answered */
     DWORD transfer_ms;
 };
 

@@ -36,6 +36,7 @@
 #include "dosvc_private.h"
 #include "winerror.h"
 #include "http.h"
+#include "cache.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -51,6 +52,8 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 #define COALESCE_GAP         (64 * 1024)
 #define MAX_REQUEST_SPAN     (64 * 1024 * 1024)
 #define MIN_ERROR_RETRY_MS   5000
+/* a cache server that sends nothing for this long is given up on */
+#define CACHE_TIMEOUT_MS     30000
 
 static CRITICAL_SECTION engine_cs;
 static BOOL engine_started;
@@ -249,12 +252,27 @@ static BOOL is_transient(HRESULT hr)
     return code >= WINHTTP_ERROR_BASE && code <= WINHTTP_ERROR_LAST;
 }
 
+/* What a server can be blamed for: an error status, a broken answer or
+ * connection.  Not a full disk, a failing stream sink or a stopped run. */
+static BOOL is_server_failure(HRESULT hr)
+{
+    DWORD code = HRESULT_CODE(hr);
+
+    if (HRESULT_FACILITY(hr) == FACILITY_HTTP || IS_DO_TRANSIENT_ERROR(hr)) return TRUE;
+    if (hr == DO_E_HTTP_BLOCKSIZE_MISMATCH || hr == DO_E_INVALID_RANGE || hr == DO_E_INSUFFICIENT_RANGE_SUPPORT)
+        return TRUE;
+    if (HRESULT_FACILITY(hr) != FACILITY_WIN32) return FALSE;
+    return (code >= WSABASEERR && code < WSABASEERR + 2000) ||
+           (code >= WINHTTP_ERROR_BASE && code <= WINHTTP_ERROR_LAST);
+}
+
 /* ------------------------------------------------------------------ one file */
 
 /* What a worker needs for one run, copied so no lock is held while fetching. */
 struct run_context
 {
     struct http_session *session;
+    struct http_session *cache_session;   /* for cache servers (cache.c), made when first needed */
     struct http_settings settings;
     WCHAR *proxy_list;
     WCHAR *proxy_bypass;
@@ -272,6 +290,7 @@ static void run_context_clear(struct run_context *ctx)
     ULONG i;
 
     http_session_destroy(ctx->session);
+    http_session_destroy(ctx->cache_session);
     free(ctx->proxy_list);
     free(ctx->proxy_bypass);
     free(ctx->custom_headers);
@@ -281,7 +300,7 @@ static void run_context_clear(struct run_context *ctx)
         free(ctx->credentials[i].user);
         free(ctx->credentials[i].password);
     }
-    ctx->session = NULL;
+    ctx->session = ctx->cache_session = NULL;
     ctx->proxy_list = ctx->proxy_bypass = ctx->custom_headers = ctx->custom_auth_headers = NULL;
     ctx->credential_count = 0;
 }
@@ -329,11 +348,22 @@ struct file_fetch
     WCHAR *url;
     ULONGLONG started;
     BG_ERROR_CONTEXT context;
+    struct cache_route route;   /* cache.c: cache server or origin for each request */
+    BOOL via_cache;             /* the current request went to a cache server ... */
+    WCHAR *request_url;         /* ... at this URL */
+    UINT64 cache_mark;          /* bytes done when the current source took over */
 };
 
 static BOOL run_is_current(struct file_fetch *fetch)
 {
     return fetch->job->run_generation == fetch->ctx->generation;
+}
+
+/* Count bytes received by where they came from.  Under job->cs. */
+static void count_wire(struct file_fetch *fetch, UINT64 wire)
+{
+    if (fetch->via_cache) fetch->file->bytes_from_cache += wire;
+    else fetch->file->bytes_from_http += wire;
 }
 
 /* Hand received bytes to a stream sink.  IStream::Write is a call into the
@@ -369,7 +399,7 @@ static HRESULT store_stream_bytes(struct file_fetch *fetch, UINT64 local, const 
     /* what the client got is counted even if the run ended meanwhile: a
      * resume must go on right after it */
     fetch->file->bytes_done += min(written, size);
-    fetch->file->bytes_from_http += wire;
+    count_wire(fetch, wire);
     fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
     if (written) fetch->job->last_progress_tick = GetTickCount64();
     job_touch(fetch->job);
@@ -406,7 +436,7 @@ static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *d
         }
     }
     fetch->file->bytes_done += size;
-    fetch->file->bytes_from_http += wire;
+    count_wire(fetch, wire);
     fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
     fetch->job->last_progress_tick = GetTickCount64();
     job_touch_progress(fetch->job);
@@ -466,7 +496,8 @@ static BOOL record_response(struct file_fetch *fetch, const struct http_response
     EnterCriticalSection(&fetch->job->cs);
     file->last_status = resp->status;
     file->retry_after = resp->retry_after;
-    file->http_connections++;
+    if (fetch->via_cache) file->cache_connections++;
+    else file->http_connections++;
     free(file->response_headers);
     file->response_headers = strdupW(resp->headers);
     if (resp->server_ip)
@@ -474,7 +505,7 @@ static BOOL record_response(struct file_fetch *fetch, const struct http_response
         free(file->server_ip);
         file->server_ip = strdupW(resp->server_ip);
     }
-    if (resp->final_url && wcscmp(resp->final_url, fetch->url))
+    if (resp->final_url && wcscmp(resp->final_url, fetch->request_url ? fetch->request_url : fetch->url))
     {
         free(file->redirect_target);
         file->redirect_target = strdupW(resp->final_url);
@@ -525,13 +556,67 @@ static HRESULT status_to_error(struct file_fetch *fetch, DWORD status)
     return http_status_error(status);
 }
 
-/* One GET.  A range asks If-Range with the validator of the bytes we hold,
- * so a server that knows better answers a changed file with 200; *usable
- * says whether the response may join those bytes (see record_response). */
+/* Send the request to a cache server when the route says so (cache.c).
+ * The cache hop gets no credentials: jobs with any never take it. */
+static void choose_source(struct file_fetch *fetch, struct http_fetch_params *params, struct http_session **session)
+{
+    struct run_context *ctx = fetch->ctx;
+    WCHAR *url;
+
+    free(fetch->request_url);
+    fetch->request_url = NULL;
+    fetch->via_cache = FALSE;
+    if (!(url = cache_route_url(&fetch->route, fetch->url))) return;
+    if (!ctx->cache_session)
+    {
+        struct http_settings settings = ctx->settings;
+
+        settings.timeout_ms = min(settings.timeout_ms, CACHE_TIMEOUT_MS);
+        if (FAILED(http_session_create(&settings, &ctx->cache_session)))
+        {
+            free(url);
+            return;
+        }
+    }
+    fetch->request_url = url;
+    fetch->via_cache = TRUE;
+    params->url = url;
+    params->credentials = NULL;
+    params->credential_count = 0;
+    params->auth_headers = NULL;
+    *session = ctx->cache_session;
+}
+
+/* A cache server's answer is used only if it is exactly what was asked for;
+ * anything else (an error status, no range support) makes the request fail,
+ * and transfer_file goes on at the next server. */
+static HRESULT check_cache_response(struct file_fetch *fetch, UINT64 first, const struct http_response *resp)
+{
+    if (resp->final_url && wcscmp(resp->final_url, fetch->request_url))
+    {
+        /* the origin redirected, and the redirect led away from the cache */
+        fetch->via_cache = FALSE;
+        return S_OK;
+    }
+    if (first == HTTP_NO_RANGE ? resp->status == HTTP_STATUS_OK :
+        resp->status == HTTP_STATUS_PARTIAL_CONTENT && resp->has_range && resp->range_first == first)
+        return S_OK;
+    WARN("cache server answered %lu for %s\n", resp->status, debugstr_w(fetch->request_url));
+    EnterCriticalSection(&fetch->job->cs);
+    fetch->file->cache_connections++;   /* it answered, if not usefully */
+    LeaveCriticalSection(&fetch->job->cs);
+    return resp->status >= 400 ? http_status_error(resp->status) : DO_E_HTTP_BLOCKSIZE_MISMATCH;
+}
+
+/* One GET, to a cache server when the route says so.  A range asks If-Range
+ * with the validator of the bytes we hold, so a server that knows better
+ * answers a changed file with 200; *usable says whether the response may
+ * join those bytes (see record_response). */
 static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last, struct http_request **req,
                             struct http_response *resp, BOOL *usable)
 {
     struct http_fetch_params params = { 0 };
+    struct http_session *session = fetch->ctx->session;
     WCHAR *validator = NULL;
     HRESULT hr;
 
@@ -549,11 +634,18 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
     params.credential_count = fetch->ctx->credential_count;
     params.auth_headers = fetch->ctx->custom_auth_headers;
     params.abort_event = fetch->job->wake_event;
-    hr = http_request_send(fetch->ctx->session, &params, req, resp);
+    choose_source(fetch, &params, &session);
+    hr = http_request_send(session, &params, req, resp);
     free(validator);
     if (FAILED(hr)) return hr;
+    if (fetch->via_cache && FAILED(hr = check_cache_response(fetch, first, resp)))
+    {
+        http_request_close(*req);
+        http_response_clear(resp);
+        return hr;
+    }
     *usable = record_response(fetch, resp);
-    TRACE("%s range %s-%s: status %lu\n", debugstr_w(fetch->url), wine_dbgstr_longlong(first),
+    TRACE("%s range %s-%s: status %lu\n", debugstr_w(params.url), wine_dbgstr_longlong(first),
           wine_dbgstr_longlong(last), resp->status);
     return S_OK;
 }
@@ -896,6 +988,41 @@ static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
     return hr;
 }
 
+/* A request to a cache server failed: go on at the next cache server or the
+ * origin (cache.c says which, and whether to wait first), from the bytes we
+ * have.  A range begun at one server is continued at the next with the same
+ * validator in If-Range, so a server with another version of the file
+ * answers with the whole file and the engine starts over rather than mix
+ * two versions.  FALSE when the failure is not the server's or the run was
+ * stopped meanwhile (then *hr is E_ABORT). */
+static BOOL cache_failover(struct file_fetch *fetch, HRESULT *hr, UINT64 *done)
+{
+    DWORD wait;
+    BOOL current;
+
+    if (!fetch->via_cache || *hr == E_ABORT || !is_server_failure(*hr)) return FALSE;
+    fetch->via_cache = FALSE;
+    EnterCriticalSection(&fetch->job->cs);
+    *done = fetch->file->bytes_done;
+    LeaveCriticalSection(&fetch->job->cs);
+    WARN("cache server failed (%#lx) at %s bytes of %s\n", *hr, wine_dbgstr_longlong(*done), debugstr_w(fetch->url));
+    if (*done != fetch->cache_mark) cache_route_progress(&fetch->route);
+    if ((wait = cache_route_failed(&fetch->route))) WaitForSingleObject(fetch->job->wake_event, wait);
+
+    EnterCriticalSection(&fetch->job->cs);
+    current = run_is_current(fetch) && !shutting_down && !job_is_final(fetch->job);
+    /* send_request takes the validator of these bytes from the file */
+    *done = fetch->file->bytes_done;
+    LeaveCriticalSection(&fetch->job->cs);
+    if (!current)
+    {
+        *hr = E_ABORT;
+        return FALSE;
+    }
+    fetch->cache_mark = *done;
+    return TRUE;
+}
+
 /* Open (or reopen) the temp file; its size must match what we counted, else
  * something outside us changed it and the file starts over.  The handle is
  * published on the file only while the run is still current. */
@@ -957,6 +1084,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     WCHAR *temp = NULL;
     BOOL ranged;
     UINT64 done;
+    BOOL foreground, private_request;
     HRESULT hr;
 
     fetch.job = job;
@@ -978,11 +1106,19 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     done = file->bytes_done;
     ranged = file->range_count != 0;
     if (file->transfer_ms) fetch.started -= file->transfer_ms;
+    foreground = job->priority == BG_JOB_PRIORITY_FOREGROUND;
     LeaveCriticalSection(&job->cs);
+    private_request = ctx->credential_count || ctx->custom_auth_headers;
+    if (fetch.url) cache_route_init(&fetch.route, fetch.url, foreground, private_request);
 
     if (SUCCEEDED(hr) && !ctx->session) hr = http_session_create(&ctx->settings, &ctx->session);
     if (SUCCEEDED(hr) && !fetch.stream) hr = open_temp(&fetch, temp, &done);
-    if (SUCCEEDED(hr)) hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
+    if (SUCCEEDED(hr))
+    {
+        fetch.cache_mark = done;
+        do hr = ranged ? fetch_ranges(&fetch, done) : fetch_whole(&fetch, done);
+        while (FAILED(hr) && cache_failover(&fetch, &hr, &done));
+    }
 
     /* what was written must be on disk before a record calls it progress */
     store_sync_temp(job, file);
@@ -991,6 +1127,8 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     /* given up on by Cancel or Complete while we were busy: its bytes go too */
     if (job_is_final(job) && !file->completed) file_delete_temp(file);
     LeaveCriticalSection(&job->cs);
+    cache_route_clear(&fetch.route);
+    free(fetch.request_url);
     free(fetch.url);
     free(temp);
     if (fetch.stream) IStream_Release(fetch.stream);
@@ -1279,6 +1417,7 @@ HRESULT engine_startup(void)
     }
     if (!workers_idle && !(workers_idle = CreateEventW(NULL, TRUE, TRUE, NULL))) return HRESULT_FROM_WIN32(GetLastError());
     shutting_down = FALSE;
+    cache_startup();
     return S_OK;
 }
 
@@ -1315,4 +1454,5 @@ void engine_shutdown(void)
         }
         if (WaitForSingleObject(workers_idle, 10000) == WAIT_TIMEOUT) ERR("workers did not stop\n");
     }
+    cache_shutdown();
 }

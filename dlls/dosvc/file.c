@@ -505,10 +505,15 @@ static HRESULT WINAPI file_GetValidationState(IBackgroundCopyFile5 *iface, BOOL 
 
 static HRESULT WINAPI file_IsDownloadedFromPeer(IBackgroundCopyFile5 *iface, BOOL *peer)
 {
+    struct do_file *file = impl_from_IBackgroundCopyFile5(iface);
+
     TRACE("%p, %p.\n", iface, peer);
 
     if (!peer) return E_INVALIDARG;
-    *peer = FALSE;   /* every byte comes over HTTP: there is no peering */
+    /* no peering; a cache server stands where BITS has BranchCache's hosted cache */
+    EnterCriticalSection(&file->job->cs);
+    *peer = file->bytes_from_cache != 0;
+    LeaveCriticalSection(&file->job->cs);
     return S_OK;
 }
 
@@ -521,7 +526,7 @@ static HRESULT WINAPI file_GetPeerDownloadStats(IBackgroundCopyFile5 *iface, PUI
     if (!origin || !peers) return E_INVALIDARG;
     EnterCriticalSection(&file->job->cs);
     *origin = file->bytes_from_http;
-    *peers = 0;
+    *peers = file->bytes_from_cache;
     LeaveCriticalSection(&file->job->cs);
     return S_OK;
 }
@@ -612,6 +617,9 @@ static HRESULT WINAPI do_file_GetStats(IDeliveryOptimizationFile *iface, DOSwarm
     stats->totalBytesDownloaded = file->bytes_done;
     stats->bytesFromHttp = file->bytes_from_http;
     stats->httpConnectionCount = file->http_connections;
+    /* "Doinc": DO's in-network cache, Connected Cache's first name */
+    stats->bytesFromDoinc = file->bytes_from_cache;
+    stats->doincConnectionCount = file->cache_connections;
     stats->downloadDuration = file->transfer_ms;
     /* plain HTTP, no peers and no cloud service: DO's "simple" mode */
     stats->downloadMode = DownloadMode_Simple;

@@ -159,6 +159,8 @@ enum
     FILE_BYTES_FROM_HTTP,
     FILE_HTTP_CONNECTIONS,
     FILE_TRANSFER_MS,
+    FILE_BYTES_FROM_CACHE,
+    FILE_CACHE_CONNECTIONS,
 };
 
 static CRITICAL_SECTION store_cs;
@@ -535,6 +537,8 @@ static void save_file(struct store_writer *w, const struct do_file *file)
     store_put_u64(w, FILE_BYTES_FROM_HTTP, file->bytes_from_http);
     store_put_u32(w, FILE_HTTP_CONNECTIONS, file->http_connections);
     store_put_u32(w, FILE_TRANSFER_MS, file->transfer_ms);
+    store_put_u64(w, FILE_BYTES_FROM_CACHE, file->bytes_from_cache);
+    store_put_u32(w, FILE_CACHE_CONNECTIONS, file->cache_connections);
 }
 
 /* The record of a job, header space included; under job->cs.  Callback
@@ -1126,6 +1130,10 @@ static BOOL load_file(struct do_job *job, struct store_reader *block)
             field_ok = store_get_u32(&value, &u32) && ((file->http_connections = u32), TRUE);
             break;
         case FILE_TRANSFER_MS: field_ok = store_get_u32(&value, &u32) && ((file->transfer_ms = u32), TRUE); break;
+        case FILE_BYTES_FROM_CACHE: field_ok = store_get_u64(&value, &file->bytes_from_cache); break;
+        case FILE_CACHE_CONNECTIONS:
+            field_ok = store_get_u32(&value, &u32) && ((file->cache_connections = u32), TRUE);
+            break;
         case FILE_SIZE_HINT:
             field_ok = store_get_u64(&value, &u64);
             break;

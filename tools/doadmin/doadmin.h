@@ -52,6 +52,9 @@ enum option_id
     OPT_HEADER,         /* --header "Name: value", repeatable */
     OPT_PRIORITY,       /* --priority foreground|high|normal|low */
     OPT_TIMEOUT,        /* --no-progress-timeout SECONDS */
+    OPT_DELAY_FG,       /* --delay-foreground SECONDS */
+    OPT_DELAY_BG,       /* --delay-background SECONDS */
+    OPT_CLEAR,          /* --clear */
     OPT_COUNT
 };
 
@@ -184,6 +187,7 @@ int cmd_list(const struct args *args);
 int cmd_monitor(const struct args *args);
 int cmd_transfer(const struct args *args);
 int cmd_download(const struct args *args);
+int cmd_cachehost(const struct args *args);   /* policy.c */
 /* resume / cancel of an IDODownload, for a JOB that is no BITS-style job */
 int resume_download(const WCHAR *spec);
 int cancel_download(const WCHAR *spec);

@@ -414,6 +414,29 @@ static void print_ranges(IBackgroundCopyFile *file)
     IBackgroundCopyFile2_Release(file2);
 }
 
+/* Where the file's bytes came from (IDeliveryOptimizationFile::GetStats):
+ * the origin, or a cache server of the DOCacheHost policy. */
+static void print_sources(IBackgroundCopyFile *file)
+{
+    IDeliveryOptimizationFile *do_file;
+    DOSwarmStats stats;
+
+    if (FAILED(IBackgroundCopyFile_QueryInterface(file, &IID_IDeliveryOptimizationFile, (void **)&do_file)))
+        return;
+    set_blanket(do_file);
+    memset(&stats, 0, sizeof(stats));
+    if (SUCCEEDED(IDeliveryOptimizationFile_GetStats(do_file, &stats)))
+    {
+        out_printf(L"%-12ls %I64u bytes from the origin (%u request%ls), %I64u from cache servers (%u request%ls)\n",
+                   L"  sources:", stats.bytesFromHttp, stats.httpConnectionCount,
+                   stats.httpConnectionCount == 1 ? L"" : L"s", stats.bytesFromDoinc, stats.doincConnectionCount,
+                   stats.doincConnectionCount == 1 ? L"" : L"s");
+        CoTaskMemFree(stats.fileId);
+        CoTaskMemFree(stats.sourceURL);
+    }
+    IDeliveryOptimizationFile_Release(do_file);
+}
+
 static void print_files(IBackgroundCopyJob *job)
 {
     IEnumBackgroundCopyFiles *files;
@@ -446,6 +469,7 @@ static void print_files(IBackgroundCopyJob *job)
                        file_transferred(&progress) ? L", transferred" : L"");
         }
         print_ranges(file);
+        print_sources(file);
         IBackgroundCopyFile_Release(file);
     }
     IEnumBackgroundCopyFiles_Release(files);

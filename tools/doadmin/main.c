@@ -51,11 +51,12 @@ struct verb
 static const WCHAR *option_names[OPT_COUNT] =
 {
     L"ranges", L"all", L"wait", L"foreground", L"header", L"priority", L"no-progress-timeout",
+    L"delay-foreground", L"delay-background", L"clear",
 };
 
 static const BOOL option_takes_value[OPT_COUNT] =
 {
-    TRUE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE,
+    TRUE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE, TRUE, TRUE, FALSE,
 };
 
 static const WCHAR timeout_help[] =
@@ -212,6 +213,27 @@ static const struct verb verbs[] =
         L"Example:\n"
         L"  doadmin download http://example.com/a.iso a.iso --foreground\n"
     },
+    {
+        L"cachehost", cmd_cachehost, 0, 1, OPT_BIT(OPT_DELAY_FG) | OPT_BIT(OPT_DELAY_BG) | OPT_BIT(OPT_CLEAR),
+        L"[HOSTS [--delay-foreground S] [--delay-background S] | --clear]",
+        L"show or set the cache servers downloads go through",
+        L"Without arguments, prints the cache server policy: DOCacheHost,\n"
+        L"DOCacheHostSource, the two fallback delays and DODownloadMode, from\n"
+        L"HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\DeliveryOptimization, as\n"
+        L"Windows' Group Policy writes them.  With HOSTS, sets DOCacheHost: one or\n"
+        L"more cache servers, host or host:port, separated by commas, tried in\n"
+        L"that order.  The service applies a change to the next download; nothing\n"
+        L"needs a restart.  Writing the policy needs administrator rights.\n"
+        L"\n"
+        L"  --delay-foreground S, --delay-background S\n"
+        L"                 seconds a foreground / background download keeps trying\n"
+        L"                 the cache servers before it falls back to the origin\n"
+        L"                 (0 to 2592000; not set or 0: at once).\n"
+        L"  --clear        remove DOCacheHost, DOCacheHostSource and both delays.\n"
+        L"\n"
+        L"Example:\n"
+        L"  doadmin cachehost cache1.example.com,10.0.0.7:8080 --delay-background 60\n"
+    },
 };
 
 static const struct verb *find_verb(const WCHAR *name)
@@ -236,6 +258,7 @@ static void print_usage(void)
     for (i = 0; i < ARRAY_SIZE(verbs); i++)
     {
         if (verbs[i].run == cmd_download) out_printf(L"\nIDOManager downloads:\n");
+        else if (verbs[i].run == cmd_cachehost) out_printf(L"\nPolicy:\n");
         else if (!i) out_printf(L"BITS-style jobs:\n");
         out_printf(L"  %-9ls %ls\n", verbs[i].name, verbs[i].summary);
     }

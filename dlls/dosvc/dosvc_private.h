@@ -66,6 +66,8 @@ HRESULT manager_query_interface(REFIID riid, void **out);
 /* start/stop the job core (engine threads, notifier); called by ServiceMain */
 HRESULT core_startup(void);
 void core_shutdown(void);
+/* rpcss.c: start Wine's RpcSs if needed and wait until it runs; a Win32 error */
+DWORD rpcss_ensure_running(DWORD timeout_ms, DWORD *process_id);
 
 /* ------------------------------------------------------------------ jobs and files */
 

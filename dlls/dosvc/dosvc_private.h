@@ -66,8 +66,9 @@ HRESULT manager_query_interface(REFIID riid, void **out);
 /* start/stop the job core (engine threads, notifier); called by ServiceMain */
 HRESULT core_startup(void);
 void core_shutdown(void);
-/* rpcss.c: start Wine's RpcSs if needed and wait until it runs; a Win32 error */
-DWORD rpcss_ensure_running(DWORD timeout_ms, DWORD *process_id);
+/* activation.c: make the class object reachable by clients, and withdraw it */
+HRESULT activation_publish(IClassFactory *factory, DWORD rpcss_id);
+void activation_withdraw(void);
 
 /* ------------------------------------------------------------------ jobs and files */
 

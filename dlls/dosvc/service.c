@@ -39,6 +39,7 @@
 
 #include "dosvc_private.h"
 #include "winsvc.h"
+#include "rpcss.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -116,7 +117,7 @@ static DWORD WINAPI service_handler(DWORD control, DWORD event_type, void *event
 
 void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
 {
-    DWORD cookie = 0, error;
+    DWORD rpcss_id, error;
     HRESULT hr;
 
     TRACE("(%lu, %p)\n", argc, argv);
@@ -167,7 +168,7 @@ void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
 
     /* Without rpcss, CoRegisterClassObject would succeed with nothing
      * registered; better to fail the start and say why. */
-    if ((error = rpcss_ensure_running(START_TIMEOUT_MS, NULL)))
+    if ((error = rpcss_ensure_running(START_TIMEOUT_MS, &rpcss_id)))
     {
         ERR("RpcSs is not running (error %lu): clients could not reach us\n", error);
         core_shutdown();
@@ -175,10 +176,9 @@ void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
         goto uninit;
     }
 
-    if (FAILED(hr = CoRegisterClassObject(&CLSID_DeliveryOptimization, (IUnknown *)&dosvc_class_factory,
-                                          CLSCTX_LOCAL_SERVER, REGCLS_MULTIPLEUSE, &cookie)))
+    if (FAILED(hr = activation_publish(&dosvc_class_factory, rpcss_id)))
     {
-        ERR("CoRegisterClassObject failed, hr %#lx\n", hr);
+        ERR("cannot publish the class object, hr %#lx\n", hr);
         core_shutdown();
         report_start_failure(hr);
         goto uninit;
@@ -193,7 +193,7 @@ void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
 
     /* Revoke first, so no new client is handed a manager that is going
      * away; then stop the core and report STOPPED as soon as possible. */
-    CoRevokeClassObject(cookie);
+    activation_withdraw();
     core_shutdown();
     CoUninitialize();
     report_status(SERVICE_STOPPED, NO_ERROR, 0, 0);

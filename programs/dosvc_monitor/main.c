@@ -90,7 +90,6 @@ static BOOL restart_service(DWORD dead_id)
     {
         if (!QueryServiceStatusEx(service, SC_STATUS_PROCESS_INFO, (BYTE *)&status, sizeof(status), &size))
             break;
-        /* until the SCM has seen the process go, it says RUNNING with the old id */
         if ((status.dwCurrentState == SERVICE_RUNNING || status.dwCurrentState == SERVICE_START_PENDING) &&
             status.dwProcessId != dead_id)
         {
@@ -98,7 +97,10 @@ static BOOL restart_service(DWORD dead_id)
             ret = TRUE;
             break;
         }
-        if (status.dwCurrentState == SERVICE_STOPPED && !StartServiceW(service, 0, NULL))
+        /* Wine 8's SCM does not watch service processes: it still says
+         * RUNNING with the dead process's id, and only a StartService
+         * finds out that the process is gone and starts a new one. */
+        if (status.dwCurrentState != SERVICE_STOP_PENDING && !StartServiceW(service, 0, NULL))
         {
             error = GetLastError();
             if (error != ERROR_SERVICE_ALREADY_RUNNING && error != ERROR_SERVICE_DATABASE_LOCKED)

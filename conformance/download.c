@@ -113,6 +113,8 @@ static BOOL wait_state_(unsigned int line, IDODownload *download, DODownloadStat
     DO_DOWNLOAD_STATUS status;
     HRESULT hr;
 
+    timeout_ms = hang_bound(timeout_ms);
+
     for (;;)
     {
         memset(&status, 0, sizeof(status));
@@ -141,7 +143,7 @@ static BOOL wait_state_(unsigned int line, IDODownload *download, DODownloadStat
 #define wait_bytes(download, min_bytes, timeout) wait_bytes_(__LINE__, download, min_bytes, timeout)
 static UINT64 wait_bytes_(unsigned int line, IDODownload *download, UINT64 min_bytes, DWORD timeout_ms)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms;
+    ULONGLONG end = GetTickCount64() + (timeout_ms = hang_bound(timeout_ms));
     DO_DOWNLOAD_STATUS status;
 
     for (;;)
@@ -622,7 +624,7 @@ static BOOL callback_saw_state(struct callback *cb, DODownloadState state)
 
 static BOOL wait_callback_state(struct callback *cb, DODownloadState state, DWORD timeout_ms)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms, now;
+    ULONGLONG end = GetTickCount64() + hang_bound(timeout_ms), now;
 
     for (;;)
     {

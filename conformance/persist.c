@@ -249,7 +249,7 @@ static BOOL record_exists(const GUID *id)
 
 static BOOL wait_record(const GUID *id, BOOL exists, DWORD timeout)
 {
-    ULONGLONG end = GetTickCount64() + timeout;
+    ULONGLONG end = GetTickCount64() + hang_bound(timeout);
 
     while (record_exists(id) != exists)
     {
@@ -278,7 +278,7 @@ static UINT64 bytes_done(IBackgroundCopyJob *job)
 /* Polls until the job is in one of the states (a bit mask); returns the last one seen. */
 static BG_JOB_STATE wait_states(IBackgroundCopyJob *job, unsigned int states, DWORD timeout)
 {
-    ULONGLONG end = GetTickCount64() + timeout;
+    ULONGLONG end = GetTickCount64() + hang_bound(timeout);
     BG_JOB_STATE state = BG_JOB_STATE_CANCELLED;
 
     for (;;)

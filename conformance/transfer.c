@@ -120,7 +120,7 @@ static HRESULT get_job_error(IBackgroundCopyJob *job, BG_ERROR_CONTEXT *context,
 static BG_JOB_STATE poll_job_(unsigned int line, IBackgroundCopyJob *job, unsigned int want_mask,
                               DWORD timeout_ms, unsigned int *seen)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms;
+    ULONGLONG end = GetTickCount64() + hang_bound(timeout_ms);
     BG_JOB_STATE state = (BG_JOB_STATE)-1;
     unsigned int mask = 0;
     HRESULT hr;
@@ -168,7 +168,7 @@ static BOOL wait_state_(unsigned int line, IBackgroundCopyJob *job, BG_JOB_STATE
 #define wait_bytes(job, min_bytes, timeout) wait_bytes_(__LINE__, job, min_bytes, timeout)
 static UINT64 wait_bytes_(unsigned int line, IBackgroundCopyJob *job, UINT64 min_bytes, DWORD timeout_ms)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms;
+    ULONGLONG end = GetTickCount64() + (timeout_ms = hang_bound(timeout_ms));
     BG_JOB_PROGRESS progress;
     BG_JOB_STATE state = (BG_JOB_STATE)-1;
 

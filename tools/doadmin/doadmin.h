@@ -52,6 +52,7 @@ enum option_id
     OPT_HEADER,         /* --header "Name: value", repeatable */
     OPT_PRIORITY,       /* --priority foreground|high|normal|low */
     OPT_TIMEOUT,        /* --no-progress-timeout SECONDS */
+    OPT_WAIT_TIMEOUT,   /* --timeout SECONDS */
     OPT_COUNT
 };
 
@@ -163,11 +164,19 @@ enum wait_owner
     WAIT_WATCHES_JOB
 };
 
+/* --timeout: the waits below give up after that many seconds (0: never),
+ * saying where the job stood and why. */
+void set_wait_limit(ULONG seconds);
+
 /* Polls the job, showing progress, until it is TRANSFERRED (EXIT_OK), in
- * ERROR or gone (EXIT_FAILED, reason printed) or Ctrl-C (EXIT_INTERRUPTED).
- * what names the operation in a failure message. */
+ * ERROR or gone (EXIT_FAILED, reason printed), past the --timeout
+ * (EXIT_FAILED) or Ctrl-C (EXIT_INTERRUPTED).  A TRANSIENT_ERROR shows its
+ * reason, when the next try comes and when the service gives up.  what
+ * names the operation in a failure message. */
 int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner, const WCHAR *what);
-/* The same for an IDODownload, until Transferred. */
+/* The same for an IDODownload, until Transferred.  A download waiting to
+ * retry shows the error that stopped it and when the service gives up; the
+ * API does not tell when it retries. */
 int wait_for_download(IDODownload *download, const WCHAR *id, const WCHAR *what);
 
 /* ------------------------------------------------------------ jobs.c, download.c */

@@ -932,8 +932,9 @@ static void phase_crash(void)
     UINT64 done, resumed_at;
     ULONGLONG start, end;
     DWORD old_pid, new_pid = 0;
+    GUID id, cancelled[50];
+    unsigned int i, back;
     HRESULT hr;
-    GUID id;
 
     if (!(server = httpd_start()))
     {
@@ -953,6 +954,15 @@ static void phase_crash(void)
     /* the record is written on the way; a crash must not lose the job */
     ok(wait_record(&id, TRUE, 60000), "no record for the job\n");
     IBackgroundCopyJob_Release(job);
+    /* and jobs that ended must not come back: Cancel returns once the
+     * record is gone, however fast jobs come and go */
+    for (i = 0; i < ARRAY_SIZE(cancelled); i++)
+    {
+        if (!(job = named_job(L"persist-cancelled", &cancelled[i]))) continue;
+        hr = IBackgroundCopyJob_Cancel(job);
+        ok(hr == S_OK, "Cancel: %#lx\n", hr);
+        IBackgroundCopyJob_Release(job);
+    }
     IBackgroundCopyManager_Release(manager);
     manager = NULL;
 
@@ -973,6 +983,13 @@ static void phase_crash(void)
           GetTickCount64() - start, done, CRASH_SIZE);
     if (!second) goto done;
     manager = second;
+
+    for (i = 0, back = 0; i < ARRAY_SIZE(cancelled); i++)
+    {
+        if ((job = get_job(&cancelled[i], &hr))) IBackgroundCopyJob_Release(job);
+        if (hr != DO_E_JOB_NOT_FOUND || record_exists(&cancelled[i])) back++;
+    }
+    ok(!back, "%u of %u cancelled jobs came back after the crash\n", back, (unsigned int)ARRAY_SIZE(cancelled));
 
     job = get_job(&id, &hr);
     ok(hr == S_OK && job, "the job did not come back: %#lx\n", hr);

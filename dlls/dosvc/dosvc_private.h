@@ -330,6 +330,7 @@ void store_shutdown(void);
 void store_job_changed(struct do_job *job, BOOL progress_only);   /* under cs */
 void store_job_added(struct do_job *job);                        /* a new job; under no lock */
 void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no lock */
+void store_job_gone(struct do_job *job);  /* ended: wait until its record is deleted; under no lock */
 
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;

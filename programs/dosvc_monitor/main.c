@@ -136,14 +136,16 @@ int WINAPI wWinMain(HINSTANCE instance, HINSTANCE previous, WCHAR *cmdline, int 
         ERR("cannot become a system process (status %#lx); not watching DoSvc\n", status);
         return 1;
     }
-    if (!(handles[1] = OpenProcess(SYNCHRONIZE, FALSE, pid))) return 1;
     handles[0] = session_end;
-
-    TRACE("watching DoSvc process %04lx\n", pid);
-    /* the session's end wins when both are signalled: services.exe kills
-     * services when the session ends */
-    if (WaitForMultipleObjects(2, handles, FALSE, INFINITE) != WAIT_OBJECT_0 + 1) return 0;
-    CloseHandle(handles[1]);
+    /* a process we cannot open is already gone: what its record says decides */
+    if ((handles[1] = OpenProcess(SYNCHRONIZE, FALSE, pid)))
+    {
+        TRACE("watching DoSvc process %04lx\n", pid);
+        /* the session's end wins when both are signalled: services.exe kills
+         * services when the session ends */
+        if (WaitForMultipleObjects(2, handles, FALSE, INFINITE) != WAIT_OBJECT_0 + 1) return 0;
+        CloseHandle(handles[1]);
+    }
     if (session_ending(0)) return 0;
 
     if (!instance_record_read(&record) || record.process_id != pid)

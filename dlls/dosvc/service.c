@@ -32,9 +32,13 @@
  *    is registered, so "sc query DoSvc says RUNNING" means "activation
  *    will find us" and a pre-started service is reached without the
  *    one-second poll (tools/install-dosvc waits for it).
- *  - Between CoRevokeClassObject and SERVICE_STOPPED a new client would be
- *    told "already running" by the SCM and then poll for 30 s in vain, so
- *    that window is kept as short as the core lets it be.
+ *  - Between withdrawing the class object and SERVICE_STOPPED a new client
+ *    would be told "already running" by the SCM and then poll for 30 s in
+ *    vain, so that window is kept as short as the core lets it be.
+ *
+ * The class object is published by activation.c, which also arranges that
+ * a service process that dies without stopping does not keep clients
+ * away (docs/activation.md).
  */
 
 #include "dosvc_private.h"

@@ -130,6 +130,9 @@ HRESULT get_manager(IBackgroundCopyManager **manager);
 /* The IDOManager of DoSvc (a new reference). */
 HRESULT get_do_manager(IDOManager **manager);
 void release_managers(void);
+/* After the service process went away: a new manager (activating the
+ * service again) and the job with this id from it. */
+HRESULT reconnect_job(const GUID *id, IBackgroundCopyJob **job);
 HRESULT set_blanket(void *proxy);
 
 /* Finds a job by {GUID} (braces optional) or by display name.  Prints the
@@ -173,7 +176,7 @@ void set_wait_limit(ULONG seconds);
  * (EXIT_FAILED) or Ctrl-C (EXIT_INTERRUPTED).  A TRANSIENT_ERROR shows its
  * reason, when the next try comes and when the service gives up.  what
  * names the operation in a failure message. */
-int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner, const WCHAR *what);
+int wait_for_job(IBackgroundCopyJob **job, const GUID *id, enum wait_owner owner, const WCHAR *what);
 /* The same for an IDODownload, until Transferred.  A download waiting to
  * retry shows the error that stopped it and when the service gives up; the
  * API does not tell when it retries. */

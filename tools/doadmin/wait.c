@@ -236,7 +236,47 @@ static int interrupt_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owne
     return EXIT_INTERRUPTED;
 }
 
-int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner, const WCHAR *what)
+/* The service process is gone (killed, crashed): every proxy to it fails
+ * with one of these.  Jobs are durable and the service comes back (its
+ * monitor restarts it, or the next activation does). */
+static BOOL service_gone(HRESULT hr)
+{
+    return hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) || hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED) ||
+           hr == RPC_E_DISCONNECTED || hr == RPC_E_SERVER_DIED || hr == RPC_E_SERVER_DIED_DNE;
+}
+
+/* how long to try to reach a service that went away */
+#define RECONNECT_MS 120000
+
+/* Reaches the restarted service and the job in it again; FALSE (with the
+ * reason printed) if that does not work out. */
+static BOOL reconnect(IBackgroundCopyJob **job, const GUID *id, HRESULT why, const WCHAR *what, ULONGLONG start)
+{
+    ULONGLONG end = GetTickCount64() + RECONNECT_MS;
+    IBackgroundCopyJob *found;
+    WCHAR text[400];
+    HRESULT hr;
+
+    progress_end();
+    describe_hresult(why, text, ARRAY_SIZE(text));
+    err_printf(L"the service went away (%ls); reconnecting\n", text);
+    for (;;)
+    {
+        if (SUCCEEDED(hr = reconnect_job(id, &found)))
+        {
+            IBackgroundCopyJob_Release(*job);
+            *job = found;
+            err_printf(L"reconnected; the job goes on\n");
+            return TRUE;
+        }
+        if (hr == DO_E_JOB_NOT_FOUND || GetTickCount64() >= end || wait_expired(start)) break;
+        if (sleep_interruptible(1000)) return FALSE;
+    }
+    report_failure(hr, L"%ls: reaching the job again", what);
+    return FALSE;
+}
+
+int wait_for_job(IBackgroundCopyJob **job, const GUID *id, enum wait_owner owner, const WCHAR *what)
 {
     struct display display = { { { 0 } } };
     ULONGLONG start = GetTickCount64();
@@ -247,14 +287,16 @@ int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner,
 
     for (;;)
     {
-        if (FAILED(hr = IBackgroundCopyJob_GetState(job, &state))
-            || FAILED(hr = IBackgroundCopyJob_GetProgress(job, &progress)))
+        if (FAILED(hr = IBackgroundCopyJob_GetState(*job, &state))
+            || FAILED(hr = IBackgroundCopyJob_GetProgress(*job, &progress)))
         {
+            if (service_gone(hr) && reconnect(job, id, hr, what, start)) continue;
+            if (interrupted()) return interrupt_job(*job, id, owner);
             progress_end();
-            return report_failure(hr, L"%ls: polling the job", what);
+            return service_gone(hr) ? EXIT_FAILED : report_failure(hr, L"%ls: polling the job", what);
         }
         note[0] = 0;
-        if (state == BG_JOB_STATE_TRANSIENT_ERROR) transient_note(job, note, ARRAY_SIZE(note));
+        if (state == BG_JOB_STATE_TRANSIENT_ERROR) transient_note(*job, note, ARRAY_SIZE(note));
         display_update(&display, progress.BytesTransferred, progress.BytesTotal,
                        job_state_name(state), note, state == BG_JOB_STATE_TRANSFERRED);
         switch (state)
@@ -264,7 +306,7 @@ int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner,
             return EXIT_OK;
         case BG_JOB_STATE_ERROR:
             progress_end();
-            return report_job_error(job, what);
+            return report_job_error(*job, what);
         case BG_JOB_STATE_CANCELLED:
         case BG_JOB_STATE_ACKNOWLEDGED:
             progress_end();
@@ -276,7 +318,7 @@ int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner,
         if (wait_expired(start))
             return report_wait_expired(what, job_state_name(state), note,
                                        owner == WAIT_OWNS_JOB ? L"" : L"; the job goes on");
-        if (sleep_interruptible(POLL_MS)) return interrupt_job(job, id, owner);
+        if (sleep_interruptible(POLL_MS)) return interrupt_job(*job, id, owner);
     }
 }
 

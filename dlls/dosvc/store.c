@@ -875,8 +875,9 @@ void store_job_gone(struct do_job *job)
     ULONG target;
     BOOL pending;
 
-    /* the writer itself (retention) must not wait for itself */
-    if (!store_running || GetCurrentThreadId() == writer_thread_id) return;
+    /* the writer itself (retention) must not wait for itself, nor anyone
+     * for a writer that is not running yet */
+    if (!store_running || !writer_thread_id || GetCurrentThreadId() == writer_thread_id) return;
     EnterCriticalSection(&job->cs);
     pending = job->store_flags & (STORE_SAVED | STORE_QUEUED | STORE_WRITING);
     LeaveCriticalSection(&job->cs);

@@ -78,6 +78,8 @@ struct reader
     HANDLE pipe;
     char *data;
     size_t size;
+    const char *watch;  /* set seen once this text has come, or NULL */
+    HANDLE seen;
 };
 
 static DWORD WINAPI reader_thread(void *arg)
@@ -92,6 +94,8 @@ static DWORD WINAPI reader_thread(void *arg)
         reader->data = grown;
         memcpy(reader->data + reader->size, buf, got);
         reader->size += got;
+        if (reader->watch && find_in(reader->data, reader->size, reader->watch, strlen(reader->watch)))
+            SetEvent(reader->seen);
     }
     return 0;
 }
@@ -157,41 +161,57 @@ static DWORD child_flags(enum interrupt how)
     }
 }
 
+/* Our own copy of a Ctrl-C sent to the whole console: handled (so it does
+ * not end us) and signalled, so we know when it has come.  A handler
+ * routine, unlike "ignore Ctrl-C", is not inherited by the child. */
+static HANDLE own_ctrl_c;
+
+static BOOL WINAPI own_ctrl_handler(DWORD type)
+{
+    if (type != CTRL_C_EVENT) return FALSE;
+    SetEvent(own_ctrl_c);
+    return TRUE;
+}
+
 static BOOL send_interrupt(enum interrupt how, DWORD pid)
 {
     if (how == INTERRUPT_BREAK_GROUP) return GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid);
-    /* only now: a child would inherit "ignore Ctrl-C" */
-    SetConsoleCtrlHandler(NULL, TRUE);
+    if (!own_ctrl_c) own_ctrl_c = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ResetEvent(own_ctrl_c);
+    SetConsoleCtrlHandler(own_ctrl_handler, TRUE);
     return GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0);
 }
 
-/* Waits for the child; with an interrupt, sends it after break_ms (FALSE in
- * *broken if that could not be done, and the child is killed). */
+/* Waits for the child; with an interrupt, sends it once the child printed
+ * the text the reader watches for (FALSE in *broken if that could not be
+ * done, and the child is killed). */
 static DWORD wait_child(HANDLE process, DWORD pid, DWORD timeout_ms, enum interrupt how,
-                        DWORD break_ms, BOOL *broken)
+                        HANDLE seen, BOOL *broken)
 {
+    HANDLE handles[2] = { process, seen };
     DWORD ret;
 
     if (how == INTERRUPT_NONE) return WaitForSingleObject(process, timeout_ms);
-    if ((ret = WaitForSingleObject(process, break_ms)) != WAIT_TIMEOUT) return ret;
+    if ((ret = WaitForMultipleObjects(2, handles, FALSE, timeout_ms)) != WAIT_OBJECT_0 + 1) return ret;
     if (!(*broken = send_interrupt(how, pid))) TerminateProcess(process, 255);
     ret = WaitForSingleObject(process, timeout_ms);
-    if (how == INTERRUPT_CTRL_C_ALL)
+    if (how == INTERRUPT_CTRL_C_ALL && *broken)
     {
         /* our own copy of the event arrives on a thread of its own */
-        Sleep(500);
-        SetConsoleCtrlHandler(NULL, FALSE);
+        WaitForSingleObject(own_ctrl_c, HANG_TIMEOUT_MS);
+        SetConsoleCtrlHandler(own_ctrl_handler, FALSE);
     }
     return ret;
 }
 
 /* Runs "doadmin.exe ARGS" in test_dir() and collects its output; waits up to
- * timeout_ms, then kills it and fails.  break_ms: see wait_child. */
-#define run_doadmin(r, timeout, ...) run_child(__LINE__, r, timeout, INTERRUPT_NONE, 0, NULL, __VA_ARGS__)
-#define run_doadmin_interrupted(r, timeout, how, break_ms, broken, ...) \
-    run_child(__LINE__, r, timeout, how, break_ms, broken, __VA_ARGS__)
+ * timeout_ms (at least the hang guard), then kills it and fails.  With an
+ * interrupt, it comes once stdout shows break_after. */
+#define run_doadmin(r, timeout, ...) run_child(__LINE__, r, timeout, INTERRUPT_NONE, NULL, NULL, __VA_ARGS__)
+#define run_doadmin_interrupted(r, timeout, how, break_after, broken, ...) \
+    run_child(__LINE__, r, timeout, how, break_after, broken, __VA_ARGS__)
 static DWORD run_child(unsigned int line, struct result *r, DWORD timeout_ms, enum interrupt how,
-                       DWORD break_ms, BOOL *broken, const WCHAR *fmt, ...)
+                       const char *break_after, BOOL *broken, const WCHAR *fmt, ...)
 {
     struct reader out = { 0 }, err = { 0 };
     HANDLE out_write, err_write, threads[2];
@@ -200,9 +220,12 @@ static DWORD run_child(unsigned int line, struct result *r, DWORD timeout_ms, en
     va_list valist;
     BOOL started;
 
+    timeout_ms = hang_bound(timeout_ms);
     va_start(valist, fmt);
     vswprintf(args, ARRAY_SIZE(args), fmt, valist);
     va_end(valist);
+    out.watch = break_after;
+    if (break_after) out.seen = CreateEventW(NULL, TRUE, FALSE, NULL);
     swprintf(cmdline, ARRAY_SIZE(cmdline), L"\"%s\" %s", doadmin_exe, args);
     r->status = ~0u;
     r->out = r->err = NULL;
@@ -220,7 +243,7 @@ static DWORD run_child(unsigned int line, struct result *r, DWORD timeout_ms, en
     threads[1] = CreateThread(NULL, 0, reader_thread, &err, 0, NULL);
     if (started)
     {
-        if (wait_child(pi.hProcess, pi.dwProcessId, timeout_ms, how, break_ms, broken) != WAIT_OBJECT_0)
+        if (wait_child(pi.hProcess, pi.dwProcessId, timeout_ms, how, out.seen, broken) != WAIT_OBJECT_0)
         {
             ok_(__FILE__, line)(0, "doadmin %s did not end within %lu ms\n", narrow(args),
                                 timeout_ms);
@@ -231,9 +254,10 @@ static DWORD run_child(unsigned int line, struct result *r, DWORD timeout_ms, en
         CloseHandle(pi.hProcess);
         CloseHandle(pi.hThread);
     }
-    WaitForMultipleObjects(2, threads, TRUE, 10000);
+    WaitForMultipleObjects(2, threads, TRUE, HANG_TIMEOUT_MS);
     CloseHandle(threads[0]);
     CloseHandle(threads[1]);
+    if (out.seen) CloseHandle(out.seen);
     CloseHandle(out.pipe);
     CloseHandle(err.pipe);
     r->out = reader_text(&out);
@@ -861,12 +885,13 @@ static void test_interrupt(void)
         how = INTERRUPT_CTRL_C_ALL;
     }
 
-    /* about eight seconds at 256 KiB/s; the break comes after two */
+    /* about eight seconds at 256 KiB/s; the break comes with the first
+     * progress line of the transfer */
     httpd_add_generated(httpd, "cli-slow", 2 * MIB);
     make_url(url, ARRAY_SIZE(url), httpd, "/cli-slow?rate=262144");
     make_test_path(path, ARRAY_SIZE(path), L"slow.bin");
     make_name(name, ARRAY_SIZE(name), L"interrupt");
-    run_doadmin_interrupted(&r, 60000, how, 2000, &broken, L"transfer %s %s %s", name, url, path);
+    run_doadmin_interrupted(&r, 60000, how, "  TRANSFERRING", &broken, L"transfer %s %s %s", name, url, path);
     if (own_console) FreeConsole();
     if (!broken)
     {
@@ -914,9 +939,63 @@ static void test_no_progress_timeout(void)
     ok(r.status == 1 && !strncmp(r.err, want, strlen(want)), "refused: exit %lu, stderr \"%s\"\n",
        r.status, r.err);
     lines = count_progress_lines(r.out, "TRANSIENT_ERROR", last, sizeof(last));
-    ok(lines >= 1 && contains(last, "TRANSIENT_ERROR  (will retry: 0x"),
-       "refused: no TRANSIENT_ERROR line with the reason:\n%s\n", r.out);
+    /* the reason, when the next try comes and when the service gives up */
+    ok(lines >= 1 && (contains(last, "TRANSIENT_ERROR  (will retry in ") ||
+                      contains(last, "TRANSIENT_ERROR  (will retry now: ")) && contains(last, ": 0x8") &&
+       contains(last, "; gives up after 3 s without progress)"),
+       "refused: no TRANSIENT_ERROR line with the reason and the times:\n%s\n", r.out);
     ok(count_progress_lines(r.out, "ERROR", NULL, 0) == 1, "refused: no ERROR line:\n%s\n", r.out);
+    free_result(&r);
+}
+
+/* --timeout: a transfer or download that cannot finish stops after that
+ * long, says where it stood and why, and leaves nothing behind; and while
+ * it waits, the progress line says why (never a bare PAUSED). */
+static void test_wait_timeout(void)
+{
+    static const char want_transfer[] = "error: transfer: gave up after 3 s (--timeout): still TRANSIENT_ERROR (will retry ";
+    static const char want_download[] = "error: download: gave up after 3 s (--timeout): still PAUSED (will retry: 0x8";
+    WCHAR name[64], path[MAX_PATH];
+    ULONGLONG start, elapsed;
+    char last[512];
+    struct result r;
+
+    make_test_path(path, ARRAY_SIZE(path), L"timeout.bin");
+    make_name(name, ARRAY_SIZE(name), L"timeout");
+    start = GetTickCount64();
+    run_doadmin(&r, 120000, L"transfer %s http://127.0.0.1:1/x %s --timeout 3", name, path);
+    elapsed = GetTickCount64() - start;
+    ok(r.status == 1 && !strncmp(r.err, want_transfer, strlen(want_transfer)) && contains(r.err, "\ncancelled job {"),
+       "transfer --timeout: exit %lu, stderr \"%s\"\n", r.status, r.err);
+    /* a lower bound: it must not give up early */
+    ok(elapsed >= 3000, "transfer --timeout 3 ended after %I64u ms\n", elapsed);
+    ok(count_progress_lines(r.out, "TRANSIENT_ERROR", last, sizeof(last)) >= 1 &&
+       contains(last, "; gives up after 1 h without progress)"),
+       "transfer --timeout: no TRANSIENT_ERROR line with the reason:\n%s\n", r.out);
+    free_result(&r);
+    run_doadmin(&r, 30000, L"getstate %s", name);
+    ok(r.status == 1 && contains(r.err, "DO_E_JOB_NOT_FOUND"), "the timed-out job is still there: exit %lu, %s %s\n",
+       r.status, r.out, r.err);
+    free_result(&r);
+
+    run_doadmin(&r, 120000, L"download http://127.0.0.1:1/x %s --timeout 3", path);
+    if (r.status == 1 && contains(r.err, "error: creating the IDOManager of the Delivery Optimization "
+                                          "service failed: 0x"))
+    {
+        skip("the service has no IDOManager: %s", r.err);
+        free_result(&r);
+        return;
+    }
+    ok(r.status == 1 && !strncmp(r.err, want_download, strlen(want_download)) && contains(r.err, "\naborted download {"),
+       "download --timeout: exit %lu, stderr \"%s\"\n", r.status, r.err);
+    ok(count_progress_lines(r.out, "PAUSED", last, sizeof(last)) >= 1 && contains(last, "PAUSED  (will retry: 0x8") &&
+       contains(last, "; gives up after 1 h without progress)"),
+       "download --timeout: no PAUSED line with the reason:\n%s\n", r.out);
+    free_result(&r);
+    ok(!file_exists(path), "the file of a timed-out download exists\n");
+
+    run_doadmin(&r, 30000, L"download http://127.0.0.1:1/x %s --timeout 0", path);
+    ok(r.status == 2 && contains(r.err, "error: bad --timeout '0'"), "--timeout 0: exit %lu, %s\n", r.status, r.err);
     free_result(&r);
 }
 
@@ -1076,6 +1155,7 @@ START_TEST(doadmin)
     test_transfer();
     test_transfer_failures();
     test_no_progress_timeout();
+    test_wait_timeout();
     test_interrupt();
     test_download();
     test_cachehost();

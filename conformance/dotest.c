@@ -74,7 +74,7 @@ HRESULT add_file(IBackgroundCopyJob *job, const WCHAR *url, const WCHAR *local_n
 
 BG_JOB_STATE wait_for_state(IBackgroundCopyJob *job, BG_JOB_STATE want, DWORD timeout_ms)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms;
+    ULONGLONG end = GetTickCount64() + hang_bound(timeout_ms);
     BG_JOB_STATE state = BG_JOB_STATE_CANCELLED;
     HRESULT hr;
 

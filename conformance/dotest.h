@@ -57,6 +57,17 @@ IBackgroundCopyJob *create_job(IBackgroundCopyManager *manager, const WCHAR *pre
 HRESULT add_file(IBackgroundCopyJob *job, const WCHAR *url, const WCHAR *local_name,
                  DWORD range_count, BG_FILE_RANGE *ranges);
 
+/* A wait for something that is going to happen is bounded only to turn a
+ * hang into a failure, never to say how fast it must be: the suite must pass
+ * on a saturated machine, and speed is tools/bench's business.  So every
+ * wait helper waits at least this long, whatever timeout its caller names
+ * (the callers' figures date from quiet machines). */
+#define HANG_TIMEOUT_MS 60000
+static inline DWORD hang_bound(DWORD timeout_ms)
+{
+    return timeout_ms > HANG_TIMEOUT_MS ? timeout_ms : HANG_TIMEOUT_MS;
+}
+
 /* Polls GetState every 10 ms until the job reaches want or timeout_ms passes;
  * returns the last state seen. */
 BG_JOB_STATE wait_for_state(IBackgroundCopyJob *job, BG_JOB_STATE want, DWORD timeout_ms);

@@ -113,6 +113,8 @@ static BOOL wait_state_(unsigned int line, IDODownload *download, DODownloadStat
     DO_DOWNLOAD_STATUS status;
     HRESULT hr;
 
+    timeout_ms = hang_bound(timeout_ms);
+
     for (;;)
     {
         memset(&status, 0, sizeof(status));
@@ -141,7 +143,7 @@ static BOOL wait_state_(unsigned int line, IDODownload *download, DODownloadStat
 #define wait_bytes(download, min_bytes, timeout) wait_bytes_(__LINE__, download, min_bytes, timeout)
 static UINT64 wait_bytes_(unsigned int line, IDODownload *download, UINT64 min_bytes, DWORD timeout_ms)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms;
+    ULONGLONG end = GetTickCount64() + (timeout_ms = hang_bound(timeout_ms));
     DO_DOWNLOAD_STATUS status;
 
     for (;;)
@@ -434,6 +436,7 @@ static struct call *call_begin(enum call_op op, IDODownload *download, const DO_
  * to itself, never freed, and counted in stuck_calls). */
 static BOOL call_end(struct call *call, DWORD timeout_ms, struct call_result *result)
 {
+    timeout_ms = hang_bound(timeout_ms);
     memset(result, 0, sizeof(*result));
     result->hr = E_PENDING;
     result->ms = timeout_ms;
@@ -622,7 +625,7 @@ static BOOL callback_saw_state(struct callback *cb, DODownloadState state)
 
 static BOOL wait_callback_state(struct callback *cb, DODownloadState state, DWORD timeout_ms)
 {
-    ULONGLONG end = GetTickCount64() + timeout_ms, now;
+    ULONGLONG end = GetTickCount64() + hang_bound(timeout_ms), now;
 
     for (;;)
     {
@@ -1039,7 +1042,7 @@ static void test_ranges(void)
         get_dl_status(downloads[3], &status);
         ok(status.State == DODownloadState_Transferring || status.State == DODownloadState_Transferred,
            "state after Start with new ranges: %s\n", dl_state_name(status.State));
-        end = GetTickCount64() + 10000;
+        end = GetTickCount64() + HANG_TIMEOUT_MS;
         while (httpd_request_count(httpd, "/rng-more.bin") == requests && GetTickCount64() < end) Sleep(10);
         ok(httpd_request_count(httpd, "/rng-more.bin") > requests, "no request for the new range\n");
         if (wait_state(downloads[3], DODownloadState_Transferred, 10000))
@@ -1118,9 +1121,9 @@ static void test_stream_sink(void)
     ranged = NULL;
 
     /* an aborted download lets its stream go */
-    end = GetTickCount64() + 3000;
+    end = GetTickCount64() + HANG_TIMEOUT_MS;
     while (InterlockedCompareExchange(&ranged_stream->ref, 0, 0) != 1 && GetTickCount64() < end) Sleep(10);
-    ok(ranged_stream->ref == 1, "the stream still has %ld references 3 s after Abort and Release [inferred]\n",
+    ok(ranged_stream->ref == 1, "the stream still has %ld references after Abort and Release [inferred]\n",
        ranged_stream->ref - 1);
     free(ranges);
 }
@@ -1203,7 +1206,7 @@ static void test_local_path(void)
         ok(hr == S_OK, "Start to the path of a Paused download: %#lx [MS-CODE]\n", hr);
         if (wait_state(second, DODownloadState_Transferred, 10000))
         {
-            end = GetTickCount64() + 3000;
+            end = GetTickCount64() + HANG_TIMEOUT_MS;
             while (peek_state(first) != DODownloadState_Aborted && GetTickCount64() < end) Sleep(10);
             get_dl_status(first, &status);
             ok(status.State == DODownloadState_Aborted, "the Paused download with the same path: %s [MS-CODE]\n",
@@ -1339,7 +1342,7 @@ static void test_blocking_mode(void)
 
         if (!run_call(CALL_START, download, &whole, 15000, &result))
         {
-            ok(0, "a blocking Start did not return within 15 s\n");
+            ok(0, "a blocking Start did not return\n");
             IDODownload_Abort(download);
         }
         else
@@ -1367,7 +1370,7 @@ static void test_blocking_mode(void)
         ok(hr == S_OK, "SetProperty(BlockingMode) failed: %#lx\n", hr);
         if (!run_call(CALL_START, download, &whole, 15000, &result))
         {
-            ok(0, "a blocking Start of a 404 did not return within 15 s\n");
+            ok(0, "a blocking Start of a 404 did not return\n");
             IDODownload_Abort(download);
         }
         else
@@ -1393,7 +1396,7 @@ static void test_blocking_mode(void)
         ok(hr == S_OK, "Pause during a blocking Start: %#lx\n", hr);
         if (!call_end(call, 5000, &result))
         {
-            ok(0, "a blocking Start did not return within 5 s of Pause [inferred]\n");
+            ok(0, "a blocking Start did not return after Pause [inferred]\n");
             IDODownload_Abort(download);
         }
         else
@@ -1447,7 +1450,7 @@ static void test_errors(void)
                httpd_request_count(httpd, "/err-missing.bin") - requests);
             hr = IDODownload_Start(download, NULL);
             ok(hr == S_OK, "Start(NULL) after a fatal error: %#lx\n", hr);
-            end = GetTickCount64() + 5000;
+            end = GetTickCount64() + HANG_TIMEOUT_MS;
             while (httpd_request_count(httpd, "/err-missing.bin") == requests && GetTickCount64() < end) Sleep(10);
             ok(httpd_request_count(httpd, "/err-missing.bin") > requests, "Start(NULL) sent no request\n");
             if (wait_state_inferred(download, DODownloadState_Paused, 10000))
@@ -1482,7 +1485,7 @@ static void test_errors(void)
             trace("503: %s %llu ms after the first failure\n", dl_state_name(peek_state(download)),
                   GetTickCount64() - start);
             starts = 0;
-            end = GetTickCount64() + 15000;
+            end = GetTickCount64() + HANG_TIMEOUT_MS;
             for (;;)
             {
                 memset(&status, 0, sizeof(status));
@@ -1593,7 +1596,7 @@ static void test_pause_resume(void)
     get_dl_status(download, &status);
     ok(status.State == DODownloadState_Transferring || status.State == DODownloadState_Transferred,
        "state after Start(NULL): %s\n", dl_state_name(status.State));
-    end = GetTickCount64() + 5000;
+    end = GetTickCount64() + HANG_TIMEOUT_MS;
     while (httpd_request_count(httpd, "/pause.bin") == requests && GetTickCount64() < end) Sleep(10);
     range[0] = 0;
     ok(httpd_last_request_header(httpd, "/pause.bin", "Range", range, sizeof(range)) && !strncmp(range, "bytes=", 6) &&
@@ -1750,7 +1753,7 @@ static void test_status_callback(void)
     unsigned int steps = 0;
     ULONGLONG first_tick = 0, last_tick = 0, gap, min_gap = ~0ull;
     unsigned int i, count, progress = 0, bad = 0;
-    BOOL transferring = FALSE;
+    BOOL transferring = FALSE, done;
     struct record last;
     ULONGLONG end;
     HRESULT hr;
@@ -1797,14 +1800,16 @@ static void test_status_callback(void)
     ok(hr == S_OK, "Start failed: %#lx\n", hr);
 
     /* Pause from inside OnStatusChange returns */
-    end = GetTickCount64() + 8000;
+    /* the callback waits for its Pause: a Pause that waited for the
+     * callback would never return (the bound is only the hang guard) */
+    end = GetTickCount64() + 2 * HANG_TIMEOUT_MS;
     while (!InterlockedCompareExchange(&pausing->pause_finished, 0, 0) && GetTickCount64() < end) Sleep(10);
-    if (ok(pausing->pause_finished, "no OnStatusChange reported bytes within 8 s (%u calls)\n", callback_count(pausing)))
+    if (ok(pausing->pause_finished, "no OnStatusChange reported bytes (%u calls)\n", callback_count(pausing)))
     {
         EnterCriticalSection(&pausing->cs);
-        ok(pausing->pause_returned, "Pause called from inside OnStatusChange did not return within 5 s [inferred]\n");
+        ok(pausing->pause_returned, "Pause called from inside OnStatusChange did not return [inferred]\n");
         ok(pausing->pause_hr == S_OK, "Pause from inside OnStatusChange: %#lx\n", pausing->pause_hr);
-        ok(pausing->pause_ms < 2000, "Pause from inside OnStatusChange took %lu ms [inferred]\n", pausing->pause_ms);
+        trace("Pause from inside OnStatusChange took %lu ms\n", pausing->pause_ms);
         LeaveCriticalSection(&pausing->cs);
         wait_state(second, DODownloadState_Paused, 3000);
         ok(wait_callback_state(pausing, DODownloadState_Paused, 3000), "OnStatusChange did not report Paused\n");
@@ -1818,7 +1823,16 @@ static void test_status_callback(void)
     if (wait_state(first, DODownloadState_Transferred, 15000))
     {
         ok(wait_callback_state(paced, DODownloadState_Transferred, 3000), "OnStatusChange did not report Transferred\n");
-        Sleep(300);
+        /* the last call may still be in its GetStatus */
+        end = GetTickCount64() + HANG_TIMEOUT_MS;
+        while (GetTickCount64() < end)
+        {
+            EnterCriticalSection(&paced->cs);
+            done = paced->reentered >= paced->count;
+            LeaveCriticalSection(&paced->cs);
+            if (done) break;
+            WaitForSingleObject(paced->called, 50);
+        }
         EnterCriticalSection(&paced->cs);
         count = min(paced->count, MAX_RECORDS);
         ok(!paced->null_args, "OnStatusChange got a NULL argument\n");
@@ -1844,16 +1858,12 @@ static void test_status_callback(void)
         ok(paced->reentered == paced->count && !paced->reenter_stuck && !paced->reenter_failed,
            "GetStatus from inside OnStatusChange: %u calls for %u callbacks, %u did not return, %u failed [inferred]\n",
            paced->reentered, paced->count, paced->reenter_stuck, paced->reenter_failed);
-        ok(paced->reenter_max_ms < 2000, "GetStatus from inside OnStatusChange took up to %lu ms [inferred]\n",
-           paced->reenter_max_ms);
-        trace("%u callbacks, %u progress calls over %llu ms, closest %llu ms apart\n", paced->count, progress,
-              last_tick - first_tick, min_gap);
+        trace("%u callbacks, %u progress calls over %llu ms, closest %llu ms apart; GetStatus from inside "
+              "took up to %lu ms\n", paced->count, progress, last_tick - first_tick, min_gap, paced->reenter_max_ms);
         LeaveCriticalSection(&paced->cs);
 
         ok(transferring, "OnStatusChange never reported Transferring\n");
         ok(progress >= 1, "no progress calls during a 3 s transfer [documented: every CallbackFreqSeconds]\n");
-        ok(progress < 2 || min_gap >= 500, "progress calls %llu ms apart with CallbackFreqSeconds 1 [inferred]\n",
-           min_gap);
         ok(progress <= (last_tick - first_tick) / 1000 + 2, "%u progress calls in %llu ms [inferred]\n", progress,
            last_tick - first_tick);
         ok(callback_bytes_grow(paced, &bad), "BytesTransferred went down at call %u [inferred]\n", bad);
@@ -1935,9 +1945,9 @@ static void child_main(char **argv)
        "child: SetProperty(CallbackInterface) failed\n");
     hr = start_whole(download);
     ok(hr == S_OK, "child: Start failed: %#lx\n", hr);
-    end = GetTickCount64() + 5000;
+    end = GetTickCount64() + HANG_TIMEOUT_MS;
     while (!callback_count(cb) && GetTickCount64() < end) WaitForSingleObject(cb->called, 50);
-    ok(callback_count(cb) > 0, "child: no OnStatusChange within 5 s\n");
+    ok(callback_count(cb) > 0, "child: no OnStatusChange\n");
 
     get_id(download, id, ARRAY_SIZE(id));
     swprintf(path, ARRAY_SIZE(path), L"%ls\\child-download.txt", dir);
@@ -1982,10 +1992,10 @@ static void test_dead_client(void)
         ok(0, "cannot start the child: %lu\n", GetLastError());
         return;
     }
-    ret = WaitForSingleObject(pi.hProcess, 30000);
+    ret = WaitForSingleObject(pi.hProcess, 2 * HANG_TIMEOUT_MS);
     if (ret != WAIT_OBJECT_0)
     {
-        ok(0, "the child did not end within 30 s\n");
+        ok(0, "the child did not end\n");
         TerminateProcess(pi.hProcess, 1);
     }
     else wait_child_process(pi.hProcess);
@@ -2015,14 +2025,15 @@ static void test_dead_client(void)
     IUnknown_Release(unk);
     if (!download) return;
 
-    /* it goes on without its creator; nobody waits for the dead callback */
-    end = GetTickCount64() + 10000;
+    /* It goes on without its creator; the service drops the dead callback.
+     * (How long a call takes meanwhile is a figure, not a check.) */
+    end = GetTickCount64() + HANG_TIMEOUT_MS;
     memset(&result, 0, sizeof(result));
     for (;;)
     {
         if (!run_call(CALL_GET_STATUS, download, NULL, 5000, &result))
         {
-            ok(0, "GetStatus on the dead client's download did not return within 5 s\n");
+            ok(0, "GetStatus on the dead client's download did not return\n");
             break;
         }
         polls++;
@@ -2033,17 +2044,15 @@ static void test_dead_client(void)
         Sleep(50);
     }
     ok(result.hr == S_OK, "GetStatus on the dead client's download: %#lx\n", result.hr);
-    ok(max_ms < 1000, "GetStatus took up to %lu ms after the client died [inferred]\n", max_ms);
     ok(result.status.State == DODownloadState_Transferred,
        "the dead client's download: %s (error %#lx, extended error %#lx) [inferred]\n",
        dl_state_name(result.status.State), result.status.Error, result.status.ExtendedError);
     trace("dead client: %u GetStatus calls, at most %lu ms\n", polls, max_ms);
 
     if (!run_call(CALL_ABORT, download, NULL, 5000, &result))
-        ok(0, "Abort of the dead client's download did not return within 5 s\n");
+        ok(0, "Abort of the dead client's download did not return\n");
     else
-        ok(result.hr == S_OK && result.ms < 1000, "Abort of the dead client's download: %#lx after %lu ms\n",
-           result.hr, result.ms);
+        ok(result.hr == S_OK, "Abort of the dead client's download: %#lx after %lu ms\n", result.hr, result.ms);
     IDODownload_Release(download);
     path_in(local, ARRAY_SIZE(local), test_dir(), L"dl-dead.bin");
     DeleteFileW(local);

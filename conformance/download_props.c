@@ -95,6 +95,8 @@ static BOOL wait_state_(unsigned int line, IDODownload *download, DODownloadStat
     DO_DOWNLOAD_STATUS status;
     HRESULT hr;
 
+    timeout_ms = hang_bound(timeout_ms);
+
     for (;;)
     {
         memset(&status, 0, sizeof(status));

@@ -492,7 +492,8 @@ static void test_stall(void)
      * only an upper bound holds everywhere; the exact count is checked with
      * raw sockets. */
     ok(r.len <= 5000 && body_is_pattern("gen", 0, r.body, r.len), "got %Iu bytes\n", r.len);
-    ok(elapsed >= 1500 && elapsed < 6000, "timed out after %llu ms\n", elapsed);
+    /* not before the 2 s timeout; how late is the machine's business */
+    ok(elapsed >= 1500, "timed out after %llu ms\n", elapsed);
     free_reply(&r);
 }
 
@@ -512,7 +513,8 @@ static void test_rate_and_delay(void)
     elapsed = GetTickCount64() - start;
     ok(r.status == 206 && r.len == 500000 && body_is_pattern("gen", 0, r.body, r.len),
        "rate: status %lu, %Iu bytes\n", r.status, r.len);
-    ok(elapsed >= 350 && elapsed < 2000, "500 kB at 1 MB/s took %llu ms\n", elapsed);
+    /* the throttle's floor; a loaded machine is only slower */
+    ok(elapsed >= 350, "500 kB at 1 MB/s took %llu ms\n", elapsed);
     trace("500000 bytes at rate=1000000 took %llu ms\n", elapsed);
     free_reply(&r);
 }
@@ -631,7 +633,8 @@ static SOCKET raw_connect(void)
 {
     struct sockaddr_in addr;
     SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-    DWORD timeout = 5000;
+    /* only a guard against a hang: a loaded machine may answer late */
+    DWORD timeout = 60000;
 
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
@@ -699,11 +702,13 @@ static int raw_response(SOCKET s, char *buf, size_t size, BOOL head_only)
     return status;
 }
 
+/* the server closed the connection (a receive timeout is no close) */
 static BOOL raw_closed(SOCKET s)
 {
     char c;
+    int n = recv(s, &c, 1, 0);
 
-    return recv(s, &c, 1, 0) <= 0;
+    return !n || (n < 0 && WSAGetLastError() != WSAETIMEDOUT);
 }
 
 static void test_raw(void)
@@ -791,15 +796,18 @@ static void test_raw_body_modes(void)
     SOCKET s;
 
     s = raw_connect();
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof(timeout));
     raw_send(s, "GET /gen?stall_after=5000 HTTP/1.1\r\nHost: x\r\n\r\n");
     status = raw_head(s, buf, sizeof(buf));
     ok(status == 200, "stall: status %d\n", status);
     ok(strstr(buf, "Connection: close\r\n") != NULL, "stall: missing Connection: close\n");
+    got = raw_body(s, 5000, &error);
+    ok(got == 5000, "stall: got %ld bytes, error %d\n", got, error);
+    /* then nothing more, and the connection stays open */
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof(timeout));
     start = GetTickCount64();
-    got = raw_body(s, SMALL_SIZE, &error);
-    ok(got == 5000, "stall: got %ld bytes\n", got);
-    ok(error == WSAETIMEDOUT, "stall: error %d after %llu ms\n", error, GetTickCount64() - start);
+    got = raw_body(s, SMALL_SIZE - 5000, &error);
+    ok(!got && error == WSAETIMEDOUT, "stall: %ld more bytes, error %d after %llu ms\n", got, error,
+       GetTickCount64() - start);
     closesocket(s);
 
     s = raw_connect();
@@ -808,7 +816,11 @@ static void test_raw_body_modes(void)
     ok(status == 200, "reset: status %d\n", status);
     got = raw_body(s, SMALL_SIZE, &error);
     ok(got == 5000, "reset: got %ld bytes\n", got);
-    ok(error == WSAECONNRESET, "reset: error %d\n", error);
+    /* A reset shows as WSAECONNRESET; Wine's socket layer sometimes takes
+     * the error itself first (on a loaded machine), and the read just
+     * ends.  Either way the connection can no longer send, which a
+     * graceful close would still allow once. */
+    ok(error == WSAECONNRESET || (!error && send(s, "x", 1, 0) == SOCKET_ERROR), "reset: error %d\n", error);
     closesocket(s);
 
     s = raw_connect();
@@ -955,12 +967,27 @@ struct concurrent_client
 static void test_concurrency(void)
 {
     struct concurrent_client clients[40];
-    ULONGLONG start = GetTickCount64(), elapsed;
+    ULONGLONG start, elapsed;
     unsigned int i, good = 0;
     char buf[4096];
 
-    /* 40 requests that each take 500 ms finish in about 500 ms only if they
-     * are served in parallel. */
+    /* 40 requests that each stall after their head: every client gets its
+     * head while the others are still open, which only a server that serves
+     * them in parallel does (a serial one never answers the second). */
+    for (i = 0; i < 40; i++)
+    {
+        clients[i].sock = raw_connect();
+        raw_send(clients[i].sock, "GET /gen?stall_after=1000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    for (i = 0; i < 40; i++)
+        if (raw_head(clients[i].sock, buf, sizeof(buf)) == 200) good++;
+    ok(good == 40, "%u of 40 stalled requests were answered while the others were open\n", good);
+    for (i = 0; i < 40; i++) closesocket(clients[i].sock);
+
+    /* 40 requests that each take 500 ms; how long they take together is a
+     * figure for the log, not a check */
+    good = 0;
+    start = GetTickCount64();
     for (i = 0; i < 40; i++)
     {
         clients[i].sock = raw_connect();
@@ -974,7 +1001,6 @@ static void test_concurrency(void)
     }
     elapsed = GetTickCount64() - start;
     ok(good == 40, "%u of 40 concurrent requests succeeded\n", good);
-    ok(elapsed < 3000, "40 concurrent requests took %llu ms\n", elapsed);
     trace("40 concurrent 500 ms requests took %llu ms\n", elapsed);
 }
 
@@ -991,9 +1017,29 @@ static DWORD WINAPI stall_thread(void *arg)
                                 WINHTTP_NO_PROXY_BYPASS, 0);
     HINTERNET con = WinHttpConnect(ses, L"127.0.0.1", client->port, 0);
 
-    fetch_on(con, "GET", "/gen?stall_after=1000", NULL, 30000, &client->reply);
+    /* far longer than the test waits for httpd_stop: the connection must
+     * end because the server closed it, not because we gave up */
+    fetch_on(con, "GET", "/gen?stall_after=1000", NULL, 600000, &client->reply);
     WinHttpCloseHandle(con);
     WinHttpCloseHandle(ses);
+    return 0;
+}
+
+/* Reads whatever is left; TRUE if the server then closed the connection. */
+static BOOL raw_drain_closed(SOCKET s)
+{
+    DWORD timeout = 60000;
+    char buf[4096];
+    int n;
+
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof(timeout));
+    while ((n = recv(s, buf, sizeof(buf), 0)) > 0);
+    return !n || WSAGetLastError() != WSAETIMEDOUT;
+}
+
+static DWORD WINAPI stop_thread(void *arg)
+{
+    httpd_stop(arg);
     return 0;
 }
 
@@ -1002,8 +1048,8 @@ static void test_stop_with_stalled_client(void)
     struct httpd *other = httpd_start();
     struct stall_client client;
     SOCKET raw[2];
-    ULONGLONG start;
-    HANDLE thread;
+    ULONGLONG start, end;
+    HANDLE thread, stopper;
     DWORD wait;
     unsigned int i;
 
@@ -1013,9 +1059,9 @@ static void test_stop_with_stalled_client(void)
     memset(&client, 0, sizeof(client));
     client.port = httpd_port(other);
     thread = CreateThread(NULL, 0, stall_thread, &client, 0, NULL);
-    for (i = 0; i < 100 && !httpd_request_count(other, "/gen"); i++) Sleep(20);
+    end = GetTickCount64() + 60000;
+    while (!httpd_request_count(other, "/gen") && GetTickCount64() < end) Sleep(20);
     ok(httpd_request_count(other, "/gen") == 1, "the stalled request did not arrive\n");
-    Sleep(300);
 
     /* Also one client that never reads a big body, so the server is blocked
      * sending, and one idle keep-alive connection. */
@@ -1034,19 +1080,25 @@ static void test_stop_with_stalled_client(void)
         raw_send(raw[0], "GET /gen HTTP/1.1\r\nHost: x\r\n\r\n");
         raw_send(raw[1], "GET /gen?status=204 HTTP/1.1\r\nHost: x\r\n\r\n");
     }
-    for (i = 0; i < 100 && httpd_request_count(other, "/gen") < 3; i++) Sleep(20);
+    end = GetTickCount64() + 60000;
+    while (httpd_request_count(other, "/gen") < 3 && GetTickCount64() < end) Sleep(20);
     ok(httpd_request_count(other, "/gen") == 3, "got %u requests\n", httpd_request_count(other, "/gen"));
-    Sleep(300);
 
+    /* None of these clients would ever end by itself: httpd_stop returns
+     * only if it closes them rather than waiting for them.  The bound only
+     * guards against that hang. */
     start = GetTickCount64();
-    httpd_stop(other);
-    ok(GetTickCount64() - start < 1000, "httpd_stop took %llu ms\n", GetTickCount64() - start);
+    stopper = CreateThread(NULL, 0, stop_thread, other, 0, NULL);
+    wait = WaitForSingleObject(stopper, 60000);
+    ok(wait == WAIT_OBJECT_0, "httpd_stop did not return with stalled clients connected\n");
     trace("httpd_stop with a stalled client took %llu ms\n", GetTickCount64() - start);
+    CloseHandle(stopper);
 
-    wait = WaitForSingleObject(thread, 10000);
+    wait = WaitForSingleObject(thread, 60000);
     ok(wait == WAIT_OBJECT_0, "client thread did not finish\n");
-    ok(!client.reply.complete && client.reply.len <= 1000, "client: complete %d, %Iu bytes, error %lu\n",
-       client.reply.complete, client.reply.len, client.reply.error);
+    ok(!client.reply.complete && client.reply.len <= 1000 && client.reply.error != ERROR_WINHTTP_TIMEOUT,
+       "client: complete %d, %Iu bytes, error %lu\n", client.reply.complete, client.reply.len, client.reply.error);
+    ok(raw_drain_closed(raw[0]) && raw_drain_closed(raw[1]), "the raw connections are still open\n");
     CloseHandle(thread);
     free_reply(&client.reply);
     closesocket(raw[0]);

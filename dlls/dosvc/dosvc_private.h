@@ -67,6 +67,9 @@ HRESULT manager_query_interface(REFIID riid, void **out);
 /* start/stop the job core (engine threads, notifier); called by ServiceMain */
 HRESULT core_startup(void);
 void core_shutdown(void);
+/* activation.c: make the class object reachable by clients, and withdraw it */
+HRESULT activation_publish(IClassFactory *factory, DWORD rpcss_id);
+void activation_withdraw(void);
 
 /* ------------------------------------------------------------------ jobs and files */
 
@@ -337,6 +340,7 @@ void store_shutdown(void);
 void store_job_changed(struct do_job *job, BOOL progress_only);   /* under cs */
 void store_job_added(struct do_job *job);                        /* a new job; under no lock */
 void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no lock */
+void store_job_gone(struct do_job *job);  /* ended: wait until its record is deleted; under no lock */
 
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;

@@ -117,6 +117,9 @@ void manager_remove_job(struct do_job *job)
     }
     LeaveCriticalSection(&job_table_cs);
 
+    /* A job that is gone for clients is gone on disk before the call that
+     * ended it returns: a kill right after must not bring it back. */
+    if (found) store_job_gone(job);
     /* A second removal (Cancel racing Complete, or shutdown) is harmless. */
     if (found) job_release(job);
 }

@@ -25,17 +25,25 @@
  * the service (CLSID -> AppID -> LocalService=DoSvc) and then polls rpcss
  * for our class object once a second.  Two consequences shape this file:
  *
- *  - The class object is registered before the first SetServiceStatus.
- *    StartService returns as soon as a service reports any status, so
- *    "sc start DoSvc returned" then means "activation will find us" and a
- *    pre-started service is reached without the one-second poll.
- *  - Between CoRevokeClassObject and SERVICE_STOPPED a new client would be
- *    told "already running" by the SCM and then poll for 30 s in vain, so
- *    that window is kept as short as the core lets it be.
+ *  - The first status report is START_PENDING, made at once: Wine's SCM
+ *    holds its one start lock (and gives a service only 10 s) until that
+ *    report, and we must not hold it while we start RpcSs and register
+ *    (rpcss.c says why).  SERVICE_RUNNING follows once the class object
+ *    is registered, so "sc query DoSvc says RUNNING" means "activation
+ *    will find us" and a pre-started service is reached without the
+ *    one-second poll (tools/install-dosvc waits for it).
+ *  - Between withdrawing the class object and SERVICE_STOPPED a new client
+ *    would be told "already running" by the SCM and then poll for 30 s in
+ *    vain, so that window is kept as short as the core lets it be.
+ *
+ * The class object is published by activation.c, which also arranges that
+ * a service process that dies without stopping does not keep clients
+ * away (docs/activation.md).
  */
 
 #include "dosvc_private.h"
 #include "winsvc.h"
+#include "rpcss.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -43,8 +51,13 @@ HINSTANCE dosvc_instance;
 
 extern IClassFactory dosvc_class_factory;   /* factory.c */
 
+/* how long start-up may take before we give up: the SCM does not time us
+ * out once we reported START_PENDING, and a loaded machine is slow */
+#define START_TIMEOUT_MS 120000
+
 static SERVICE_STATUS_HANDLE status_handle;
 static HANDLE stop_event;
+static DWORD checkpoint;
 
 BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void *reserved)
 {
@@ -69,7 +82,7 @@ static void report_status(DWORD state, DWORD win32_error, DWORD service_error, D
     status.dwControlsAccepted = state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
     status.dwWin32ExitCode = win32_error;
     status.dwServiceSpecificExitCode = service_error;
-    status.dwCheckPoint = 0;
+    status.dwCheckPoint = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING ? ++checkpoint : 0;
     status.dwWaitHint = wait_hint;
 
     if (!SetServiceStatus(status_handle, &status))
@@ -108,7 +121,7 @@ static DWORD WINAPI service_handler(DWORD control, DWORD event_type, void *event
 
 void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
 {
-    DWORD cookie = 0;
+    DWORD rpcss_id, error;
     HRESULT hr;
 
     TRACE("(%lu, %p)\n", argc, argv);
@@ -125,6 +138,8 @@ void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
         CloseHandle(stop_event);
         return;
     }
+    /* this ends the SCM's StartService and frees its start lock */
+    report_status(SERVICE_START_PENDING, NO_ERROR, 0, START_TIMEOUT_MS);
 
     /* Multithreaded: calls arrive on RPC threads without a message loop
      * here, which a single-threaded apartment would need. */
@@ -155,17 +170,25 @@ void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
         goto uninit;
     }
 
-    if (FAILED(hr = CoRegisterClassObject(&CLSID_DeliveryOptimization, (IUnknown *)&dosvc_class_factory,
-                                          CLSCTX_LOCAL_SERVER, REGCLS_MULTIPLEUSE, &cookie)))
+    /* Without rpcss, CoRegisterClassObject would succeed with nothing
+     * registered; better to fail the start and say why. */
+    if ((error = rpcss_ensure_running(START_TIMEOUT_MS, &rpcss_id)))
     {
-        ERR("CoRegisterClassObject failed, hr %#lx\n", hr);
+        ERR("RpcSs is not running (error %lu): clients could not reach us\n", error);
+        core_shutdown();
+        report_start_failure(HRESULT_FROM_WIN32(error));
+        goto uninit;
+    }
+
+    if (FAILED(hr = activation_publish(&dosvc_class_factory, rpcss_id)))
+    {
+        ERR("cannot publish the class object, hr %#lx\n", hr);
         core_shutdown();
         report_start_failure(hr);
         goto uninit;
     }
 
-    /* The first status report: from here on the SCM's StartService returns
-     * and activations find the class object. */
+    /* from here on activations find the class object */
     report_status(SERVICE_RUNNING, NO_ERROR, 0, 0);
     TRACE("running\n");
 
@@ -174,7 +197,7 @@ void WINAPI ServiceMain(DWORD argc, LPWSTR *argv)
 
     /* Revoke first, so no new client is handed a manager that is going
      * away; then stop the core and report STOPPED as soon as possible. */
-    CoRevokeClassObject(cookie);
+    activation_withdraw();
     core_shutdown();
     CoUninitialize();
     report_status(SERVICE_STOPPED, NO_ERROR, 0, 0);

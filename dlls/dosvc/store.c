@@ -27,7 +27,10 @@
  *
  * Writing.  A change marks the job (job_touch -> store_job_changed) and one
  * writer thread writes marked jobs: at once for a change of state, property
- * or file, at most once a second for byte progress.  A record is written to
+ * or file, at most once a second for byte progress.  A job that ends
+ * (Cancel, Complete, Abort) is the exception to "the caller does not wait":
+ * store_job_gone waits until the writer has deleted its record, so a kill
+ * right after the call cannot bring a cancelled job back.  A record is written to
  * tmp\{GUID}.tmp, flushed and renamed over {GUID}.job, so a crash at any
  * point leaves either the old or the new record, never half of one.  (The
  * temp files have a directory of their own because Wine looks for a file
@@ -84,6 +87,7 @@ static const BYTE record_magic[8] = { 'D','O','S','V','C','J','O','B' };
 #define STORE_QUEUED 0x1     /* the writer holds the job in its queue */
 #define STORE_URGENT 0x2     /* more than byte progress changed since the last write */
 #define STORE_SAVED  0x4     /* a record of the job exists */
+#define STORE_WRITING 0x8    /* the writer is writing or deleting its record right now */
 
 /* tags of a job record */
 enum
@@ -181,6 +185,10 @@ static volatile BOOL store_running;   /* the hooks do nothing outside startup..s
 static BOOL stopping;
 static HANDLE wake_event;
 static HANDLE writer_thread;
+static DWORD writer_thread_id;
+/* passes of the writer over its queue, under store_cs: taken, and finished */
+static ULONG passes_started, passes_done;
+static CONDITION_VARIABLE pass_done = CONDITION_VARIABLE_INIT;
 static WCHAR store_dir[MAX_PATH];
 static WCHAR tmp_dir[MAX_PATH];
 static ULONGLONG boot_time;           /* FILETIME units of this boot, see current_boot_time */
@@ -740,7 +748,7 @@ struct pending_write
 static BOOL save_one(struct do_job *job, BOOL flush_all, ULONGLONG now, ULONGLONG *due)
 {
     struct pending_write op = { job };
-    BOOL saved, done;
+    BOOL saved, done, stale;
     ULONG i;
 
     EnterCriticalSection(&job->cs);
@@ -751,6 +759,7 @@ static BOOL save_one(struct do_job *job, BOOL flush_all, ULONGLONG now, ULONGLON
         return FALSE;
     }
     job->store_flags &= ~(STORE_QUEUED | STORE_URGENT);
+    job->store_flags |= STORE_WRITING;
     job->store_tick = now;
     saved = job->store_flags & STORE_SAVED;
     if (!job_is_final(job) && store_job_is_durable(job))
@@ -760,6 +769,7 @@ static BOOL save_one(struct do_job *job, BOOL flush_all, ULONGLONG now, ULONGLON
         for (i = 0; i < job->file_count && op.flush_count < ARRAY_SIZE(op.flush); i++)
             if ((op.flush[op.flush_count] = dup_writer(job->files[i]))) op.flush_count++;
     }
+    if (!op.write && !saved) job->store_flags &= ~STORE_WRITING;
     LeaveCriticalSection(&job->cs);
 
     if (!op.write && !saved) return TRUE;
@@ -785,7 +795,18 @@ static BOOL save_one(struct do_job *job, BOOL flush_all, ULONGLONG now, ULONGLON
     EnterCriticalSection(&job->cs);
     if (op.write && done) job->store_flags |= STORE_SAVED;
     else if (!op.write) job->store_flags &= ~STORE_SAVED;
+    /* Ended while we wrote (its end found no record to queue for deletion):
+     * the record we just wrote must not outlive it. */
+    stale = op.write && done && (job_is_final(job) || !store_job_is_durable(job));
+    if (!stale) job->store_flags &= ~STORE_WRITING;
     LeaveCriticalSection(&job->cs);
+    if (stale)
+    {
+        delete_record(&job->id);
+        EnterCriticalSection(&job->cs);
+        job->store_flags &= ~(STORE_SAVED | STORE_WRITING);
+        LeaveCriticalSection(&job->cs);
+    }
     return TRUE;
 }
 
@@ -802,6 +823,7 @@ static ULONGLONG process_queue(BOOL flush_all)
     queue = NULL;
     queue_count = queue_capacity = 0;
     wake_pending = FALSE;
+    passes_started++;
     LeaveCriticalSection(&store_cs);
 
     for (i = 0; i < count; i++)
@@ -841,7 +863,45 @@ static ULONGLONG process_queue(BOOL flush_all)
         else if (!next || due < next) next = due;
     }
     free(jobs);
+    EnterCriticalSection(&store_cs);
+    passes_done++;
+    LeaveCriticalSection(&store_cs);
+    WakeAllConditionVariable(&pass_done);
     return next;
+}
+
+/* How long a caller of store_job_gone waits at most; only a guard. */
+#define GONE_TIMEOUT_MS 60000
+
+void store_job_gone(struct do_job *job)
+{
+    ULONGLONG end = GetTickCount64() + GONE_TIMEOUT_MS, now;
+    ULONG target;
+    BOOL pending;
+
+    /* the writer itself (retention) must not wait for itself, nor anyone
+     * for a writer that is not running yet */
+    if (!store_running || !writer_thread_id || GetCurrentThreadId() == writer_thread_id) return;
+    EnterCriticalSection(&job->cs);
+    pending = job->store_flags & (STORE_SAVED | STORE_QUEUED | STORE_WRITING);
+    LeaveCriticalSection(&job->cs);
+    if (!pending) return;
+
+    /* The final state queued the job before our caller got here (or a pass
+     * is writing it right now and will find it ended), so the pass after
+     * the one now running (if any) has dealt with it. */
+    EnterCriticalSection(&store_cs);
+    target = passes_started + 1;
+    if (!wake_pending)
+    {
+        wake_pending = TRUE;
+        SetEvent(wake_event);
+    }
+    while ((LONG)(passes_done - target) < 0 && store_running && (now = GetTickCount64()) < end)
+        SleepConditionVariableCS(&pass_done, &store_cs, (DWORD)(end - now));
+    if ((LONG)(passes_done - target) < 0)
+        WARN("job %s: its record may outlive it (the writer is behind)\n", debugstr_guid(&job->id));
+    LeaveCriticalSection(&store_cs);
 }
 
 /* ------------------------------------------------------------------ retention */
@@ -1814,7 +1874,7 @@ HRESULT store_startup(void)
     stopping = FALSE;
     store_running = TRUE;
     load_jobs();
-    if (!(writer_thread = CreateThread(NULL, 0, writer_proc, NULL, 0, NULL)))
+    if (!(writer_thread = CreateThread(NULL, 0, writer_proc, NULL, 0, &writer_thread_id)))
     {
         ERR("cannot start the store writer: %lu\n", GetLastError());
         store_running = FALSE;
@@ -1833,7 +1893,10 @@ void store_shutdown(void)
     LeaveCriticalSection(&store_cs);
     SetEvent(wake_event);
     if (WaitForSingleObject(writer_thread, 10000) == WAIT_TIMEOUT) ERR("the store writer did not stop\n");
+    EnterCriticalSection(&store_cs);
     store_running = FALSE;
+    LeaveCriticalSection(&store_cs);
+    WakeAllConditionVariable(&pass_done);
     CloseHandle(writer_thread);
     writer_thread = NULL;
     CloseHandle(wake_event);

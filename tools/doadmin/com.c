@@ -92,6 +92,22 @@ void release_managers(void)
     bits_manager = NULL;
 }
 
+HRESULT reconnect_job(const GUID *id, IBackgroundCopyJob **job)
+{
+    IBackgroundCopyManager *manager;
+    HRESULT hr;
+
+    *job = NULL;
+    /* the old manager is a proxy to the dead process; a failed activation
+     * is worth another try now */
+    release_managers();
+    bits_manager_error = S_OK;
+    if (FAILED(hr = get_manager(&manager))) return hr;
+    if (FAILED(hr = IBackgroundCopyManager_GetJob(manager, id, job))) return hr;
+    set_blanket(*job);
+    return S_OK;
+}
+
 void guid_to_string(const GUID *id, WCHAR *buf, size_t count)
 {
     if (!StringFromGUID2(id, buf, (int)count)) buf[0] = 0;

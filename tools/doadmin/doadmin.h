@@ -55,6 +55,7 @@ enum option_id
     OPT_DELAY_FG,       /* --delay-foreground SECONDS */
     OPT_DELAY_BG,       /* --delay-background SECONDS */
     OPT_CLEAR,          /* --clear */
+    OPT_WAIT_TIMEOUT,   /* --timeout SECONDS */
     OPT_COUNT
 };
 
@@ -132,6 +133,9 @@ HRESULT get_manager(IBackgroundCopyManager **manager);
 /* The IDOManager of DoSvc (a new reference). */
 HRESULT get_do_manager(IDOManager **manager);
 void release_managers(void);
+/* After the service process went away: a new manager (activating the
+ * service again) and the job with this id from it. */
+HRESULT reconnect_job(const GUID *id, IBackgroundCopyJob **job);
 HRESULT set_blanket(void *proxy);
 
 /* Finds a job by {GUID} (braces optional) or by display name.  Prints the
@@ -166,11 +170,19 @@ enum wait_owner
     WAIT_WATCHES_JOB
 };
 
+/* --timeout: the waits below give up after that many seconds (0: never),
+ * saying where the job stood and why. */
+void set_wait_limit(ULONG seconds);
+
 /* Polls the job, showing progress, until it is TRANSFERRED (EXIT_OK), in
- * ERROR or gone (EXIT_FAILED, reason printed) or Ctrl-C (EXIT_INTERRUPTED).
- * what names the operation in a failure message. */
-int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner, const WCHAR *what);
-/* The same for an IDODownload, until Transferred. */
+ * ERROR or gone (EXIT_FAILED, reason printed), past the --timeout
+ * (EXIT_FAILED) or Ctrl-C (EXIT_INTERRUPTED).  A TRANSIENT_ERROR shows its
+ * reason, when the next try comes and when the service gives up.  what
+ * names the operation in a failure message. */
+int wait_for_job(IBackgroundCopyJob **job, const GUID *id, enum wait_owner owner, const WCHAR *what);
+/* The same for an IDODownload, until Transferred.  A download waiting to
+ * retry shows the error that stopped it and when the service gives up; the
+ * API does not tell when it retries. */
 int wait_for_download(IDODownload *download, const WCHAR *id, const WCHAR *what);
 
 /* ------------------------------------------------------------ jobs.c, download.c */

@@ -310,7 +310,7 @@ static int resume_and_wait(const WCHAR *spec)
     guid_to_string(&id, text, ARRAY_SIZE(text));
     if (FAILED(hr = IBackgroundCopyJob_Resume(job)))
         status = report_failure(hr, L"resuming job %ls", text);
-    else if ((status = wait_for_job(job, &id, WAIT_OWNS_JOB, L"transfer")) == EXIT_OK)
+    else if ((status = wait_for_job(&job, &id, WAIT_OWNS_JOB, L"transfer")) == EXIT_OK)
     {
         print_summary(job, start);
         status = complete_job(job, &id);
@@ -749,7 +749,7 @@ int cmd_monitor(const struct args *args)
 
     if (!args->count) return monitor_all();
     if ((status = find_job(args->pos[0], &job, &id, FALSE)) != EXIT_OK) return status;
-    status = wait_for_job(job, &id, WAIT_WATCHES_JOB, L"transfer");
+    status = wait_for_job(&job, &id, WAIT_WATCHES_JOB, L"transfer");
     IBackgroundCopyJob_Release(job);
     return status;
 }
@@ -773,20 +773,21 @@ static int add_transfer_files(IBackgroundCopyJob *job, const struct args *args)
     return EXIT_OK;
 }
 
-static int run_transfer(IBackgroundCopyJob *job, const GUID *id, const struct job_options *options,
+static int run_transfer(IBackgroundCopyJob **job, const GUID *id, const struct job_options *options,
                         const struct args *args)
 {
     ULONGLONG start = GetTickCount64();
     HRESULT hr;
     int status;
 
-    if (FAILED(hr = apply_job_options(job, options)))
+    if (FAILED(hr = apply_job_options(*job, options)))
         return report_failure(hr, L"setting up the job");
-    if ((status = add_transfer_files(job, args)) != EXIT_OK) return status;
-    if (FAILED(hr = IBackgroundCopyJob_Resume(job))) return report_failure(hr, L"resuming the job");
+    if ((status = add_transfer_files(*job, args)) != EXIT_OK) return status;
+    if (FAILED(hr = IBackgroundCopyJob_Resume(*job))) return report_failure(hr, L"resuming the job");
+    /* the wait may reconnect to a restarted service: a new job proxy */
     if ((status = wait_for_job(job, id, WAIT_OWNS_JOB, L"transfer")) != EXIT_OK) return status;
-    print_summary(job, start);
-    return complete_job(job, id);
+    print_summary(*job, start);
+    return complete_job(*job, id);
 }
 
 int cmd_transfer(const struct args *args)
@@ -808,7 +809,7 @@ int cmd_transfer(const struct args *args)
     set_blanket(job);
     guid_to_string(&id, text, ARRAY_SIZE(text));
     out_printf(L"job %ls '%ls'\n", text, args->pos[0]);
-    status = run_transfer(job, &id, &options, args);
+    status = run_transfer(&job, &id, &options, args);
     /* a failed transfer leaves nothing behind; an interrupted one stays,
      * suspended, for "doadmin resume" */
     if (status != EXIT_OK && status != EXIT_INTERRUPTED && SUCCEEDED(IBackgroundCopyJob_Cancel(job)))

@@ -51,12 +51,12 @@ struct verb
 static const WCHAR *option_names[OPT_COUNT] =
 {
     L"ranges", L"all", L"wait", L"foreground", L"header", L"priority", L"no-progress-timeout",
-    L"delay-foreground", L"delay-background", L"clear",
+    L"delay-foreground", L"delay-background", L"clear", L"timeout",
 };
 
 static const BOOL option_takes_value[OPT_COUNT] =
 {
-    TRUE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE, TRUE, TRUE, FALSE,
+    TRUE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE, TRUE, TRUE, FALSE, TRUE,
 };
 
 static const WCHAR timeout_help[] =
@@ -64,6 +64,12 @@ static const WCHAR timeout_help[] =
     L"                 put the job in ERROR (DO_E_DOWNLOAD_NO_PROGRESS) when no\n"
     L"                 byte arrived for that long, instead of retrying for the\n"
     L"                 service's default (an hour, a day for low priority).\n";
+
+static const WCHAR wait_timeout_help[] =
+    L"  --timeout SECONDS\n"
+    L"                 stop waiting after that long, with the state and the reason\n"
+    L"                 it is not done; exit status 1.  Without it the wait ends\n"
+    L"                 when the service gives up (the no-progress timeout).\n";
 
 static const WCHAR ranges_help[] =
     L"  --ranges LIST  download only these byte ranges of the remote file, written\n"
@@ -107,14 +113,16 @@ static const struct verb verbs[] =
         L"  doadmin addfile nightly http://example.com/a.iso head.bin --ranges 0:64K,1M:eof\n"
     },
     {
-        L"resume", cmd_resume, 1, 1, OPT_BIT(OPT_WAIT),
-        L"JOB [--wait]",
+        L"resume", cmd_resume, 1, 1, OPT_BIT(OPT_WAIT) | OPT_BIT(OPT_WAIT_TIMEOUT),
+        L"JOB [--wait [--timeout SECONDS]]",
         L"start a job, or restart it after suspend or an error",
         L"Queues the job for transfer and returns at once; the service downloads\n"
         L"in the background.  A job without files cannot be resumed.\n"
         L"\n"
         L"  --wait         stay and show progress until the job is transferred,\n"
         L"                 then complete it (what transfer does for a new job).\n"
+        L"  --timeout SECONDS\n"
+        L"                 with --wait: stop waiting after that long (the job stays).\n"
         L"\n"
         L"JOB may also be the id of an IDOManager download paused by Ctrl-C in\n"
         L"doadmin download; such a download is continued here to its end and\n"
@@ -173,23 +181,28 @@ static const struct verb verbs[] =
         L"                 administrator rights on Windows).\n"
     },
     {
-        L"monitor", cmd_monitor, 0, 1, 0,
-        L"[JOB]",
+        L"monitor", cmd_monitor, 0, 1, OPT_BIT(OPT_WAIT_TIMEOUT),
+        L"[JOB] [--timeout SECONDS]",
         L"watch one job, or all jobs, until Ctrl-C",
         L"With JOB: shows the job's progress until it is TRANSFERRED (exit status\n"
         L"0) or fails (1).  Without: shows every job, refreshed each second, until\n"
-        L"Ctrl-C.  Ctrl-C only stops watching; the jobs go on.\n"
+        L"Ctrl-C.  Ctrl-C only stops watching; the jobs go on.  With --timeout\n"
+        L"SECONDS watching JOB ends after that long (exit status 1).\n"
     },
     {
-        L"transfer", cmd_transfer, 3, -1, OPT_BIT(OPT_PRIORITY) | OPT_BIT(OPT_TIMEOUT),
-        L"NAME URL FILE [URL FILE...] [--priority P] [--no-progress-timeout SECONDS]",
+        L"transfer", cmd_transfer, 3, -1, OPT_BIT(OPT_PRIORITY) | OPT_BIT(OPT_TIMEOUT) | OPT_BIT(OPT_WAIT_TIMEOUT),
+        L"NAME URL FILE [URL FILE...] [--priority P] [--no-progress-timeout SECONDS]\n"
+        L"                [--timeout SECONDS]",
         L"create, add, resume, wait and complete in one go",
         L"Creates a job named NAME with the given files, resumes it, shows its\n"
         L"progress and completes it once every file is transferred.  If the job\n"
-        L"fails it is cancelled and the reason printed.  Ctrl-C suspends the job\n"
-        L"and prints how to resume it; the exit status is then 130.\n"
+        L"fails (or --timeout passes) it is cancelled and the reason printed.\n"
+        L"While the service waits to retry, the progress line says why and when\n"
+        L"the next try comes.  Ctrl-C suspends the job and prints how to resume\n"
+        L"it; the exit status is then 130.\n"
         L"\n"
         L"  --priority P   as for create; transfer defaults to foreground.\n"
+        L"%ls"
         L"%ls"
         L"\n"
         L"Example:\n"
@@ -197,18 +210,22 @@ static const struct verb verbs[] =
     },
     {
         L"download", cmd_download, 2, 2,
-        OPT_BIT(OPT_RANGES) | OPT_BIT(OPT_FOREGROUND) | OPT_BIT(OPT_HEADER),
-        L"URL FILE [--ranges LIST] [--foreground] [--header \"Name: value\"]...",
+        OPT_BIT(OPT_RANGES) | OPT_BIT(OPT_FOREGROUND) | OPT_BIT(OPT_HEADER) | OPT_BIT(OPT_WAIT_TIMEOUT),
+        L"URL FILE [--ranges LIST] [--foreground] [--header \"Name: value\"]...\n"
+        L"                [--timeout SECONDS]",
         L"download one file through IDOManager / IDODownload",
         L"Uses the newer Delivery Optimization interface: creates an IDODownload,\n"
         L"sets its Uri and LocalPath, starts it, shows its progress and finalizes\n"
-        L"it once it is transferred.  Ctrl-C pauses the download and prints how\n"
-        L"to resume it.\n"
+        L"it once it is transferred.  If it fails (or --timeout passes) it is\n"
+        L"aborted and the reason printed; while the service waits to retry, the\n"
+        L"progress line says why.  Ctrl-C pauses the download and prints how to\n"
+        L"resume it.\n"
         L"\n"
         L"%ls"
         L"  --foreground   download at foreground priority (default: background).\n"
         L"  --header H     send the extra HTTP request header H, \"Name: value\";\n"
         L"                 may be given several times.\n"
+        L"%ls"
         L"\n"
         L"Example:\n"
         L"  doadmin download http://example.com/a.iso a.iso --foreground\n"
@@ -274,7 +291,7 @@ static void print_verb_help(const struct verb *verb)
     out_printf(L"%ls: %ls.\n\n", verb->name, verb->summary);
     /* a help text has one %ls where a shared paragraph goes: --ranges for
      * the verbs that take it, --no-progress-timeout for the others */
-    out_printf(verb->help, verb->options & OPT_BIT(OPT_RANGES) ? ranges_help : timeout_help);
+    out_printf(verb->help, verb->options & OPT_BIT(OPT_RANGES) ? ranges_help : timeout_help, wait_timeout_help);
 }
 
 const WCHAR *option_value(const struct args *args, enum option_id id)
@@ -351,7 +368,10 @@ static int parse_args(const struct verb *verb, int argc, WCHAR **argv, struct ar
 
 static int run_verb(const struct verb *verb, int argc, WCHAR **argv)
 {
+    const WCHAR *value;
     struct args args;
+    WCHAR *end;
+    ULONG seconds;
     HRESULT hr;
     int i, status;
 
@@ -363,6 +383,13 @@ static int run_verb(const struct verb *verb, int argc, WCHAR **argv)
         return EXIT_OK;
     }
     if ((status = parse_args(verb, argc, argv, &args)) != EXIT_OK) return status;
+    if ((value = option_value(&args, OPT_WAIT_TIMEOUT)))
+    {
+        seconds = wcstoul(value, &end, 10);
+        if (value[0] < '0' || value[0] > '9' || *end || !seconds)
+            return usage_error(verb->name, L"bad --timeout '%ls' (want a number of seconds)", value);
+        set_wait_limit(seconds);
+    }
 
     /* DoSvc's proxies need no apartment thread; the MTA spares us a
      * message loop while we poll. */

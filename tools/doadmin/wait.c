@@ -35,6 +35,28 @@
 #define POLL_MS 250
 #define LINE_INTERVAL_MS 1000
 
+static ULONG wait_limit;    /* --timeout, seconds; 0: none */
+
+void set_wait_limit(ULONG seconds)
+{
+    wait_limit = seconds;
+}
+
+/* Has the --timeout passed since start? */
+static BOOL wait_expired(ULONGLONG start)
+{
+    return wait_limit && GetTickCount64() - start >= (ULONGLONG)wait_limit * 1000;
+}
+
+/* "1 h", "2 min", "90 s" for the progress line */
+static void format_seconds(WCHAR *buf, size_t count, ULONGLONG seconds)
+{
+    if (seconds >= 3600 && !(seconds % 3600)) _snwprintf(buf, count, L"%I64u h", seconds / 3600);
+    else if (seconds >= 60 && !(seconds % 60)) _snwprintf(buf, count, L"%I64u min", seconds / 60);
+    else _snwprintf(buf, count, L"%I64u s", seconds);
+    buf[count - 1] = 0;
+}
+
 struct display
 {
     struct rate_meter meter;
@@ -128,17 +150,67 @@ static int report_job_error(IBackgroundCopyJob *job, const WCHAR *what)
     return report_failure(code, L"%ls", what);
 }
 
-/* "retrying: 0x801901F7 HTTP 503" for the progress line */
+/* When the service tries again: DO waits the job's minimum retry delay from
+ * entering TRANSIENT_ERROR (which stamps ModificationTime), or longer if
+ * the server asked for it with Retry-After.  "in 43 s", or "now". */
+static void next_try(IBackgroundCopyJob *job, WCHAR *buf, size_t count)
+{
+    ULARGE_INTEGER entered, now;
+    BG_JOB_TIMES times;
+    FILETIME ft;
+    ULONG delay;
+    LONGLONG left;
+    WCHAR text[32];
+
+    buf[0] = 0;
+    if (FAILED(IBackgroundCopyJob_GetTimes(job, &times))
+        || FAILED(IBackgroundCopyJob_GetMinimumRetryDelay(job, &delay)))
+        return;
+    entered.LowPart = times.ModificationTime.dwLowDateTime;
+    entered.HighPart = times.ModificationTime.dwHighDateTime;
+    GetSystemTimeAsFileTime(&ft);
+    now.LowPart = ft.dwLowDateTime;
+    now.HighPart = ft.dwHighDateTime;
+    left = ((LONGLONG)entered.QuadPart + (LONGLONG)delay * 10000000 - (LONGLONG)now.QuadPart) / 10000000;
+    if (left <= 0) _snwprintf(buf, count, L"now");
+    else
+    {
+        format_seconds(text, ARRAY_SIZE(text), (ULONGLONG)left);
+        _snwprintf(buf, count, L"in %ls", text);
+    }
+    buf[count - 1] = 0;
+}
+
+/* "(will retry in 43 s: 0x801901F7 HTTP 503: ...; gives up after 1 h
+ * without progress)" for the progress line */
 static void transient_note(IBackgroundCopyJob *job, WCHAR *note, size_t count)
 {
-    WCHAR url[2300], name[400];
+    WCHAR url[2300], name[400], when[40], limit[32];
+    ULONG seconds;
     HRESULT code;
 
     note[0] = 0;
     if (FAILED(get_job_error(job, &code, url, ARRAY_SIZE(url))) || SUCCEEDED(code)) return;
     describe_hresult(code, name, ARRAY_SIZE(name));
-    _snwprintf(note, count, L"(will retry: %ls)", name);
+    next_try(job, when, ARRAY_SIZE(when));
+    limit[0] = 0;
+    if (SUCCEEDED(IBackgroundCopyJob_GetNoProgressTimeout(job, &seconds)))
+        format_seconds(limit, ARRAY_SIZE(limit), seconds);
+    _snwprintf(note, count, L"(will retry%ls%ls: %ls%ls%ls%ls)", when[0] ? L" " : L"", when, name,
+               limit[0] ? L"; gives up after " : L"", limit, limit[0] ? L" without progress" : L"");
     note[count - 1] = 0;
+}
+
+/* --timeout passed: say where things stand, and why they are not done */
+static int report_wait_expired(const WCHAR *what, const WCHAR *state, const WCHAR *note,
+                               const WCHAR *consequence)
+{
+    WCHAR limit[32];
+
+    progress_end();
+    format_seconds(limit, ARRAY_SIZE(limit), wait_limit);
+    return report_error(L"%ls: gave up after %ls (--timeout): still %ls%ls%ls%ls", what, limit, state,
+                        note[0] ? L" " : L"", note, consequence);
 }
 
 static int interrupt_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner)
@@ -164,24 +236,67 @@ static int interrupt_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owne
     return EXIT_INTERRUPTED;
 }
 
-int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner, const WCHAR *what)
+/* The service process is gone (killed, crashed): every proxy to it fails
+ * with one of these.  Jobs are durable and the service comes back (its
+ * monitor restarts it, or the next activation does). */
+static BOOL service_gone(HRESULT hr)
+{
+    return hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) || hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED) ||
+           hr == RPC_E_DISCONNECTED || hr == RPC_E_SERVER_DIED || hr == RPC_E_SERVER_DIED_DNE;
+}
+
+/* how long to try to reach a service that went away */
+#define RECONNECT_MS 120000
+
+/* Reaches the restarted service and the job in it again; FALSE (with the
+ * reason printed) if that does not work out. */
+static BOOL reconnect(IBackgroundCopyJob **job, const GUID *id, HRESULT why, const WCHAR *what, ULONGLONG start)
+{
+    ULONGLONG end = GetTickCount64() + RECONNECT_MS;
+    IBackgroundCopyJob *found;
+    WCHAR text[400];
+    HRESULT hr;
+
+    progress_end();
+    describe_hresult(why, text, ARRAY_SIZE(text));
+    err_printf(L"the service went away (%ls); reconnecting\n", text);
+    for (;;)
+    {
+        if (SUCCEEDED(hr = reconnect_job(id, &found)))
+        {
+            IBackgroundCopyJob_Release(*job);
+            *job = found;
+            err_printf(L"reconnected; the job goes on\n");
+            return TRUE;
+        }
+        if (hr == DO_E_JOB_NOT_FOUND || GetTickCount64() >= end || wait_expired(start)) break;
+        if (sleep_interruptible(1000)) return FALSE;
+    }
+    report_failure(hr, L"%ls: reaching the job again", what);
+    return FALSE;
+}
+
+int wait_for_job(IBackgroundCopyJob **job, const GUID *id, enum wait_owner owner, const WCHAR *what)
 {
     struct display display = { { { 0 } } };
+    ULONGLONG start = GetTickCount64();
     BG_JOB_PROGRESS progress;
     BG_JOB_STATE state;
-    WCHAR note[400];
+    WCHAR note[1024];
     HRESULT hr;
 
     for (;;)
     {
-        if (FAILED(hr = IBackgroundCopyJob_GetState(job, &state))
-            || FAILED(hr = IBackgroundCopyJob_GetProgress(job, &progress)))
+        if (FAILED(hr = IBackgroundCopyJob_GetState(*job, &state))
+            || FAILED(hr = IBackgroundCopyJob_GetProgress(*job, &progress)))
         {
+            if (service_gone(hr) && reconnect(job, id, hr, what, start)) continue;
+            if (interrupted()) return interrupt_job(*job, id, owner);
             progress_end();
-            return report_failure(hr, L"%ls: polling the job", what);
+            return service_gone(hr) ? EXIT_FAILED : report_failure(hr, L"%ls: polling the job", what);
         }
         note[0] = 0;
-        if (state == BG_JOB_STATE_TRANSIENT_ERROR) transient_note(job, note, ARRAY_SIZE(note));
+        if (state == BG_JOB_STATE_TRANSIENT_ERROR) transient_note(*job, note, ARRAY_SIZE(note));
         display_update(&display, progress.BytesTransferred, progress.BytesTotal,
                        job_state_name(state), note, state == BG_JOB_STATE_TRANSFERRED);
         switch (state)
@@ -191,7 +306,7 @@ int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner,
             return EXIT_OK;
         case BG_JOB_STATE_ERROR:
             progress_end();
-            return report_job_error(job, what);
+            return report_job_error(*job, what);
         case BG_JOB_STATE_CANCELLED:
         case BG_JOB_STATE_ACKNOWLEDGED:
             progress_end();
@@ -200,7 +315,10 @@ int wait_for_job(IBackgroundCopyJob *job, const GUID *id, enum wait_owner owner,
         default:
             break;
         }
-        if (sleep_interruptible(POLL_MS)) return interrupt_job(job, id, owner);
+        if (wait_expired(start))
+            return report_wait_expired(what, job_state_name(state), note,
+                                       owner == WAIT_OWNS_JOB ? L"" : L"; the job goes on");
+        if (sleep_interruptible(POLL_MS)) return interrupt_job(*job, id, owner);
     }
 }
 
@@ -221,11 +339,31 @@ static int interrupt_download(IDODownload *download, const WCHAR *id)
     return EXIT_INTERRUPTED;
 }
 
+/* "; gives up after 1 h without progress" for a download */
+static void download_limit(IDODownload *download, WCHAR *buf, size_t count)
+{
+    WCHAR text[32];
+    VARIANT var;
+
+    VariantInit(&var);
+    /* not set (or 0): DO's default, an hour (a day for low priority, which
+     * IDODownload does not have) */
+    if (SUCCEEDED(IDODownload_GetProperty(download, DODownloadProperty_NoProgressTimeoutSeconds, &var))
+        && V_VT(&var) == VT_UI4 && V_UI4(&var))
+        format_seconds(text, ARRAY_SIZE(text), V_UI4(&var));
+    else
+        wcscpy(text, L"1 h");
+    VariantClear(&var);
+    _snwprintf(buf, count, L"; gives up after %ls without progress", text);
+    buf[count - 1] = 0;
+}
+
 int wait_for_download(IDODownload *download, const WCHAR *id, const WCHAR *what)
 {
     struct display display = { { { 0 } } };
+    ULONGLONG start = GetTickCount64();
     DO_DOWNLOAD_STATUS status;
-    WCHAR note[400], text[300];
+    WCHAR note[1024], text[600], limit[80], last[600] = L"";
     UINT64 total;
     HRESULT hr;
 
@@ -243,12 +381,24 @@ int wait_for_download(IDODownload *download, const WCHAR *id, const WCHAR *what)
         if (FAILED(status.Error) && !IS_DO_TRANSIENT_ERROR(status.Error))
         {
             progress_end();
+            /* e.g. the no-progress timeout: what kept it from progressing */
+            if (last[0]) err_printf(L"the last try failed with %ls\n", last);
             return report_failure(status.Error, L"%ls", what);
         }
         if (FAILED(status.Error))
         {
             describe_hresult(status.Error, text, ARRAY_SIZE(text));
             _snwprintf(note, ARRAY_SIZE(note), L"(waiting: %ls)", text);
+            note[ARRAY_SIZE(note) - 1] = 0;
+        }
+        else if (status.State == DODownloadState_Paused && FAILED(status.ExtendedError))
+        {
+            /* Paused with Error S_OK: a transient failure that DO retries
+             * by itself; ExtendedError says which */
+            describe_hresult(status.ExtendedError, text, ARRAY_SIZE(text));
+            wcscpy(last, text);
+            download_limit(download, limit, ARRAY_SIZE(limit));
+            _snwprintf(note, ARRAY_SIZE(note), L"(will retry: %ls%ls)", text, limit);
             note[ARRAY_SIZE(note) - 1] = 0;
         }
         /* a total of 0 before the end means "not known yet" */
@@ -267,6 +417,8 @@ int wait_for_download(IDODownload *download, const WCHAR *id, const WCHAR *what)
             progress_end();
             return report_error(L"%ls failed: the download was aborted", what);
         }
+        if (wait_expired(start))
+            return report_wait_expired(what, download_state_name(status.State), note, L"");
         if (sleep_interruptible(POLL_MS)) return interrupt_download(download, id);
     }
 }

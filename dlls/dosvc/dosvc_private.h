@@ -107,8 +107,10 @@ struct do_file
     WCHAR *temp_name;        /* DO<hex>.tmp next to local_name, created on first transfer */
     HANDLE write_handle;     /* open while a worker writes temp_name; every write is made
                               * under job->cs, so Cancel/Complete may close it at any time */
-    IStream *stream;         /* IDODownload stream sink instead of temp_name, or NULL; bytes are
-                              * written in order by the job's one worker, see store_bytes */
+    IStream *stream;         /* stream sink instead of temp_name (IDODownload StreamInterface,
+                              * File2 DownloadSinkInterface), or NULL; bytes are written in
+                              * order by the job's one worker, see store_bytes */
+    BOOL stream_lost;        /* its stream sink did not survive a service restart (store.c) */
     UINT64 remote_size;      /* DO_UNKNOWN_FILE_SIZE until a response told us */
     UINT64 bytes_done;       /* bytes written to temp_name, counted along the range list */
     BOOL transferred;        /* every requested byte is in temp_name */
@@ -279,11 +281,15 @@ HRESULT file_make_temp_name(struct do_file *file);    /* under cs */
 HRESULT file_validate_ranges(DWORD count, const BG_FILE_RANGE *ranges);
 /* copy, sort by offset and check a caller's ranges (NULL for count 0) */
 HRESULT file_make_ranges(DWORD count, const BG_FILE_RANGE *in, struct file_range **out);
+/* every syntax refusal of a local name (docs/gaps.md "Local paths") */
+HRESULT file_check_path_syntax(const WCHAR *path);
+/* file_check_path_syntax, and a writable directory that is there */
 HRESULT file_check_local_name(const WCHAR *local_name);
 HRESULT file_check_remote_name(const WCHAR *remote_name);
 void file_close_writer(struct do_file *file);   /* under cs */
 void file_delete_temp(struct do_file *file);
 HRESULT file_commit(struct do_file *file);   /* temp -> local name; under cs */
+IStream *file_take_stream(struct do_file *file);   /* under cs; release it outside */
 
 /* manager.c: the job table */
 void manager_add_job(struct do_job *job);

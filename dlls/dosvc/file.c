@@ -299,6 +299,12 @@ void file_delete_temp(struct do_file *file)
 HRESULT file_commit(struct do_file *file)
 {
     if (file->completed) return S_OK;
+    /* a stream sink has every byte already; there is nothing to rename */
+    if (file->stream)
+    {
+        file->completed = TRUE;
+        return S_OK;
+    }
     file_close_writer(file);
     if (!file->temp_name || !file->local_name) return DO_E_LOCALPATH_NOT_SET;
     if (!MoveFileExW(file->temp_name, file->local_name, MOVEFILE_REPLACE_EXISTING | MOVEFILE_COPY_ALLOWED))
@@ -309,6 +315,16 @@ HRESULT file_commit(struct do_file *file)
     }
     file->completed = TRUE;
     return S_OK;
+}
+
+/* The file's stream sink, which the caller now owns and must release
+ * outside the job's lock (it is a call into the client).  Under cs. */
+IStream *file_take_stream(struct do_file *file)
+{
+    IStream *stream = file->stream;
+
+    file->stream = NULL;
+    return stream;
 }
 
 /* ------------------------------------------------------------------ IBackgroundCopyFile5 */
@@ -721,7 +737,17 @@ static HRESULT WINAPI do_file2_GetProperty(IDeliveryOptimizationFile2 *iface, DO
             V_UI8(value) = size;
         }
         break;
-    default:   /* stream sinks are never set on this generation's files */
+    case DOFilePropertyId_DownloadSinkInterface:
+        /* a reference for the caller; a proxy's AddRef does not leave the process */
+        if (!file->stream) hr = E_NOT_SET;
+        else
+        {
+            V_VT(value) = VT_UNKNOWN;
+            V_UNKNOWN(value) = (IUnknown *)file->stream;
+            IUnknown_AddRef(V_UNKNOWN(value));
+        }
+        break;
+    default:   /* DownloadSinkMemoryStream, which is never taken */
         hr = E_NOT_SET;
         break;
     }
@@ -742,6 +768,12 @@ static HRESULT set_sink_path(struct do_file *file, const WCHAR *path)
 
     if (FAILED(hr = file_check_local_name(path))) return hr;
     if (!(copy = strdupW(path))) return E_OUTOFMEMORY;
+    /* one sink per file */
+    if (file->stream)
+    {
+        free(copy);
+        return DO_E_FILE_DOWNLOADSINK_ALREADY_SET;
+    }
     /* the bytes already written live in a temp file next to the old path */
     if (file->bytes_done || file->transferred)
     {
@@ -752,6 +784,24 @@ static HRESULT set_sink_path(struct do_file *file, const WCHAR *path)
     file->local_name = copy;
     free(file->temp_name);
     file->temp_name = NULL;
+    file->stream_lost = FALSE;
+    return S_OK;
+}
+
+/* DownloadSinkInterface: the bytes go to the client's IStream, as an
+ * IDODownload's StreamInterface, in the file sink's layout (ranges back to
+ * back in offset order).  One sink per file; none once bytes went to one.
+ * NULL takes the stream back.  Under cs; *stream is swapped with the old one. */
+static HRESULT set_sink_stream(struct do_file *file, IStream **stream)
+{
+    IStream *old;
+
+    if (*stream && file->local_name) return DO_E_FILE_DOWNLOADSINK_ALREADY_SET;
+    if (file->bytes_done || file->transferred) return DO_E_INVALID_STATE;
+    old = file->stream;
+    file->stream = *stream;
+    *stream = old;
+    if (file->stream) file->stream_lost = FALSE;
     return S_OK;
 }
 
@@ -759,6 +809,7 @@ static HRESULT WINAPI do_file2_SetProperty(IDeliveryOptimizationFile2 *iface, DO
 {
     struct do_file *file = impl_from_IDeliveryOptimizationFile2(iface);
     struct do_job *job = file->job;
+    IStream *stream = NULL;
     VARTYPE vt;
     HRESULT hr = S_OK;
     BSTR str = NULL;
@@ -772,11 +823,16 @@ static HRESULT WINAPI do_file2_SetProperty(IDeliveryOptimizationFile2 *iface, DO
     case DOFilePropertyId_DownloadSinkFilePath: vt = VT_BSTR; break;
     case DOFilePropertyId_IntegrityCheckMandatory: vt = VT_BOOL; break;
     case DOFilePropertyId_TotalSizeBytes: vt = VT_UI8; break;
-    case DOFilePropertyId_DownloadSinkInterface: return E_NOTIMPL;
+    case DOFilePropertyId_DownloadSinkInterface: vt = VT_UNKNOWN; break;
     case DOFilePropertyId_DownloadSinkMemoryStream: return DO_E_MEMORYSTREAM_DOWNLOAD_NOT_SUPPORTED;
     default: return DO_E_UNKNOWN_PROPERTY_ID;
     }
     if (FAILED(hr = check_variant(value, vt))) return hr;
+    /* DO only ever calls Write, but asks for IStream (as for StreamInterface);
+     * asking is a call into the client, so it is made before taking the lock */
+    if (vt == VT_UNKNOWN && V_UNKNOWN(value) &&
+        FAILED(IUnknown_QueryInterface(V_UNKNOWN(value), &IID_IStream, (void **)&stream)))
+        return E_NOINTERFACE;
     if (vt == VT_BSTR && id != DOFilePropertyId_DownloadSinkFilePath &&
         !(str = SysAllocString(V_BSTR(value) ? V_BSTR(value) : L"")))
         return E_OUTOFMEMORY;
@@ -807,11 +863,16 @@ static HRESULT WINAPI do_file2_SetProperty(IDeliveryOptimizationFile2 *iface, DO
     case DOFilePropertyId_TotalSizeBytes:
         file->size_hint = V_UI8(value);
         break;
+    case DOFilePropertyId_DownloadSinkInterface:
+        hr = set_sink_stream(file, &stream);
+        break;
     default:
         break;
     }
     if (SUCCEEDED(hr)) job_touch(job);
     LeaveCriticalSection(&job->cs);
+    /* the one replaced, or refused: releasing it is a call into the client */
+    if (stream) IStream_Release(stream);
     SysFreeString(str);
     if (SUCCEEDED(hr)) engine_notify(job);
     return hr;

@@ -388,7 +388,10 @@ static HRESULT WINAPI job_Resume(IBackgroundCopyJob5 *iface)
     else
     {
         for (i = 0; i < job->file_count; i++)
-            if (!job->files[i]->local_name) hr = DO_E_FILE_DOWNLOADSINK_UNSPECIFIED;
+        {
+            struct do_file *file = job->files[i];
+            if (!file->transferred && !file->local_name && !file->stream) hr = DO_E_FILE_DOWNLOADSINK_UNSPECIFIED;
+        }
     }
     if (SUCCEEDED(hr))
     {
@@ -415,6 +418,26 @@ static HRESULT WINAPI job_Resume(IBackgroundCopyJob5 *iface)
     return hr;
 }
 
+/* A job that is over lets go of its files' stream sinks.  Under cs; the
+ * streams are released by release_streams, outside the lock. */
+static IStream **take_streams(struct do_job *job, ULONG *count)
+{
+    IStream **streams;
+    ULONG i;
+
+    *count = 0;
+    if (!(streams = malloc(max(job->file_count, 1) * sizeof(*streams)))) return NULL;
+    for (i = 0; i < job->file_count; i++)
+        if ((streams[*count] = file_take_stream(job->files[i]))) (*count)++;
+    return streams;
+}
+
+static void release_streams(IStream **streams, ULONG count)
+{
+    while (count--) IStream_Release(streams[count]);
+    free(streams);
+}
+
 static void delete_temp_files(struct do_job *job, BOOL keep_transferred)
 {
     ULONG i;
@@ -426,6 +449,8 @@ static void delete_temp_files(struct do_job *job, BOOL keep_transferred)
 static HRESULT WINAPI job_Cancel(IBackgroundCopyJob5 *iface)
 {
     struct do_job *job = impl_from_IBackgroundCopyJob5(iface);
+    IStream **streams = NULL;
+    ULONG stream_count = 0;
     HRESULT hr;
 
     TRACE("%p.\n", iface);
@@ -436,10 +461,12 @@ static HRESULT WINAPI job_Cancel(IBackgroundCopyJob5 *iface)
         /* a worker still reading finds its temp file closed and gives up */
         engine_stop_run(job);
         delete_temp_files(job, FALSE);
+        streams = take_streams(job, &stream_count);
         job_clear_error(job);
         job_set_state(job, BG_JOB_STATE_CANCELLED);
     }
     LeaveCriticalSection(&job->cs);
+    if (streams) release_streams(streams, stream_count);
     if (SUCCEEDED(hr))
     {
         engine_notify(job);
@@ -452,7 +479,8 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
 {
     struct do_job *job = impl_from_IBackgroundCopyJob5(iface);
     HRESULT hr, commit_hr = S_OK;
-    ULONG i;
+    IStream **streams = NULL;
+    ULONG i, stream_count = 0;
 
     TRACE("%p.\n", iface);
 
@@ -472,10 +500,13 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
             }
             else file_delete_temp(file);
         }
+        /* a stream got its bytes as they came: Complete only lets go of it */
+        streams = take_streams(job, &stream_count);
         job_clear_error(job);
         job_set_state(job, BG_JOB_STATE_ACKNOWLEDGED);
     }
     LeaveCriticalSection(&job->cs);
+    if (streams) release_streams(streams, stream_count);
     if (SUCCEEDED(hr))
     {
         engine_notify(job);

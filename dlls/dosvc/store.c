@@ -66,7 +66,7 @@
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
 #define STORE_MAJOR          1
-#define STORE_MINOR          0
+#define STORE_MINOR          1   /* 1: FILE_STREAM_SINK, TAG_CLIENT_CERT */
 #define HEADER_SIZE          28
 #define MAX_RECORD_SIZE      (64 * 1024 * 1024)
 #define PROGRESS_INTERVAL_MS 1000
@@ -159,6 +159,7 @@ enum
     FILE_BYTES_FROM_HTTP,
     FILE_HTTP_CONNECTIONS,
     FILE_TRANSFER_MS,
+    FILE_STREAM_SINK,        /* minor 1: the bytes went to a client's stream */
 };
 
 static CRITICAL_SECTION store_cs;
@@ -457,10 +458,12 @@ static BOOL store_job_is_durable(struct do_job *job)
     ULONG i;
 
     if (job->internal) return FALSE;
-    /* a stream sink lives in the client: nothing of it can come back */
+    if (!job->download) return TRUE;
+    /* a download's stream sink lives in the client: nothing of it can come
+     * back (a BITS-style job comes back without its streams, see load_file) */
     for (i = 0; i < job->file_count; i++)
         if (job->files[i]->stream) return FALSE;
-    return !job->download || download_is_durable(job);
+    return download_is_durable(job);
 }
 
 static void save_credential(struct store_writer *w, const struct job_credential *cred)
@@ -535,6 +538,7 @@ static void save_file(struct store_writer *w, const struct do_file *file)
     store_put_u64(w, FILE_BYTES_FROM_HTTP, file->bytes_from_http);
     store_put_u32(w, FILE_HTTP_CONNECTIONS, file->http_connections);
     store_put_u32(w, FILE_TRANSFER_MS, file->transfer_ms);
+    if (file->stream || file->stream_lost) store_put_u32(w, FILE_STREAM_SINK, 1);
 }
 
 /* The record of a job, header space included; under job->cs.  Callback
@@ -1082,6 +1086,9 @@ static BOOL load_file(struct do_job *job, struct store_reader *block)
             field_ok = store_get_u32(&value, &u32) && ((file->http_connections = u32), TRUE);
             break;
         case FILE_TRANSFER_MS: field_ok = store_get_u32(&value, &u32) && ((file->transfer_ms = u32), TRUE); break;
+        case FILE_STREAM_SINK:
+            if ((field_ok = store_get_u32(&value, &u32))) file->stream_lost = !!u32;
+            break;
         case FILE_SIZE_HINT:
             field_ok = store_get_u64(&value, &u64);
             break;
@@ -1311,6 +1318,13 @@ static BOOL recover_file(struct do_file *file, BOOL same_boot)
     BOOL exists;
 
     if (file->completed) return TRUE;
+    if (file->stream_lost && !file->local_name)
+    {
+        /* the bytes went to a stream that died with its client: a file not
+         * yet transferred starts over once the client gives it a new sink */
+        if (!file->transferred) file->bytes_done = 0;
+        return TRUE;
+    }
     exists = file->temp_name && GetFileAttributesExW(file->temp_name, GetFileExInfoStandard, &attrs);
     size = exists ? ((UINT64)attrs.nFileSizeHigh << 32) | attrs.nFileSizeLow : 0;
 

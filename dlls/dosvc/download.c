@@ -411,13 +411,6 @@ void download_deliver_status(struct do_job *job)
 
 /* ------------------------------------------------------------------ paths */
 
-static BOOL is_absolute_path(const WCHAR *path)
-{
-    if ((path[0] == '\\' || path[0] == '/') && (path[1] == '\\' || path[1] == '/')) return TRUE;   /* UNC */
-    return ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
-           path[1] == ':' && (path[2] == '\\' || path[2] == '/');
-}
-
 static BOOL same_path(const WCHAR *a, const WCHAR *b)
 {
     WCHAR full_a[MAX_PATH], full_b[MAX_PATH];
@@ -1091,7 +1084,8 @@ static HRESULT check_value(DODownloadProperty id, const VARIANT *value)
         /* http and https only, as for BITS-style jobs */
         return FAILED(file_check_remote_name(str)) ? E_INVALIDARG : S_OK;
     case DODownloadProperty_LocalPath:
-        return *str && is_absolute_path(str) && lstrlenW(str) < 32767 ? S_OK : E_INVALIDARG;
+        /* the directories are made at Start: only the syntax is checked here */
+        return file_check_path_syntax(str);
     case DODownloadProperty_HttpCustomHeaders:
     case DODownloadProperty_HttpCustomAuthHeaders:
         return lstrlenW(str) > MAX_HEADERS_LENGTH ? E_INVALIDARG : S_OK;

@@ -92,11 +92,87 @@ HRESULT file_check_remote_name(const WCHAR *name)
     return S_OK;
 }
 
-static BOOL is_absolute_path(const WCHAR *path)
+static BOOL is_separator(WCHAR c)
 {
-    if (path[0] == '\\' && path[1] == '\\') return TRUE;   /* UNC */
+    return c == '\\' || c == '/';
+}
+
+static BOOL is_drive_root(const WCHAR *path)
+{
     return ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
-           path[1] == ':' && (path[2] == '\\' || path[2] == '/');
+           path[1] == ':' && is_separator(path[2]);
+}
+
+/* "server\share\...": both parts non-empty and something after them */
+static BOOL is_unc_tail(const WCHAR *p)
+{
+    int parts;
+
+    for (parts = 0; parts < 2; parts++)
+    {
+        if (!*p || is_separator(*p)) return FALSE;
+        while (*p && !is_separator(*p)) p++;
+        if (!*p) return FALSE;
+        p++;
+    }
+    return TRUE;
+}
+
+static BOOL is_unc(const WCHAR *path)
+{
+    return is_separator(path[0]) && is_separator(path[1]) && is_unc_tail(path + 2);
+}
+
+/* Is a local name a name Win32 would create a file under?  Every syntax
+ * refusal of a local name is made here, for IDODownload's LocalPath,
+ * IDeliveryOptimizationFile2's DownloadSinkFilePath and the local names of
+ * AddFile / AddFileSet / AddFileWithRanges, with the answer CreateFile gives
+ * where it has one (docs/gaps.md, "Local paths"):
+ *   NULL or empty                                   E_INVALIDARG (documented)
+ *   a character no Win32 name may hold (below 32, < > " | ? * and ':' past
+ *   the drive), a "\\.\" device path, or no name
+ *   after the last separator                        ERROR_INVALID_NAME
+ *   a component over 255 characters, or the whole
+ *   path 32,767 characters or more                  ERROR_FILENAME_EXCED_RANGE
+ *   not fully qualified (relative, "\x", "C:x")     E_INVALIDARG
+ * Characters are checked first: a relative path holding a '?' is an invalid
+ * name, which is one of the answers DoSvc gives Microsoft's own test. */
+HRESULT file_check_path_syntax(const WCHAR *path)
+{
+    const WCHAR *rest, *p;
+    size_t component = 0;
+    BOOL unc_prefix = FALSE;
+
+    if (!path || !*path) return E_INVALIDARG;
+    if (lstrlenW(path) >= 32767) return HRESULT_FROM_WIN32(ERROR_FILENAME_EXCED_RANGE);
+
+    rest = path;
+    if (is_separator(path[0]) && is_separator(path[1]) && (path[2] == '?' || path[2] == '.') &&
+        is_separator(path[3]))
+    {
+        /* "\\?\" only turns normalisation off; "\\.\" names devices, never files */
+        if (path[2] == '.') return HRESULT_FROM_WIN32(ERROR_INVALID_NAME);
+        rest = path + 4;
+        if (!wcsnicmp(rest, L"UNC", 3) && is_separator(rest[3]))
+        {
+            rest += 4;
+            unc_prefix = TRUE;
+        }
+    }
+    for (p = rest; *p; p++)
+    {
+        if (is_separator(*p))
+        {
+            component = 0;
+            continue;
+        }
+        if (*p < 32 || wcschr(L"<>\"|?*", *p) || (*p == ':' && !(p == rest + 1 && iswalpha(rest[0]))))
+            return HRESULT_FROM_WIN32(ERROR_INVALID_NAME);
+        if (++component > 255) return HRESULT_FROM_WIN32(ERROR_FILENAME_EXCED_RANGE);
+    }
+    if (unc_prefix ? !is_unc_tail(rest) : !is_drive_root(rest) && !is_unc(rest)) return E_INVALIDARG;
+    if (is_separator(p[-1])) return HRESULT_FROM_WIN32(ERROR_INVALID_NAME);
+    return S_OK;
 }
 
 /* The directory part of a path, or NULL. */
@@ -110,7 +186,7 @@ static WCHAR *directory_of(const WCHAR *path)
     if (!(dir = malloc((slash - path + 2) * sizeof(WCHAR)))) return NULL;
     memcpy(dir, path, (slash - path) * sizeof(WCHAR));
     dir[slash - path] = 0;
-    if (slash - path == 2 && dir[1] == ':') lstrcatW(dir, L"\\");   /* "C:" means something else */
+    if (slash > path && slash[-1] == ':') lstrcatW(dir, L"\\");   /* "C:" means something else */
     return dir;
 }
 
@@ -145,7 +221,7 @@ HRESULT file_check_local_name(const WCHAR *name)
     WCHAR *dir;
     HRESULT hr;
 
-    if (!name || !*name || lstrlenW(name) >= 32767 || !is_absolute_path(name)) return E_INVALIDARG;
+    if (FAILED(hr = file_check_path_syntax(name))) return hr;
     attrs = GetFileAttributesW(name);
     if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY)) return E_ACCESSDENIED;
     if (!(dir = directory_of(name))) return E_INVALIDARG;

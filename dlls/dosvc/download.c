@@ -1012,7 +1012,13 @@ static HRESULT WINAPI download_GetProperty(IDODownload *iface, DODownloadPropert
         else return_bool(download->integrity_mandatory, value);
         break;
     case DODownloadProperty_TotalSizeBytes:
-        if (!download->total_size_set) hr = E_NOT_SET;
+        /* the file's size once a server told it, else what the client said */
+        if (file && file->remote_size != DO_UNKNOWN_FILE_SIZE)
+        {
+            V_VT(value) = VT_UI8;
+            V_UI8(value) = file->remote_size;
+        }
+        else if (!download->total_size_set) hr = E_NOT_SET;
         else
         {
             V_VT(value) = VT_UI8;

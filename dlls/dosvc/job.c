@@ -211,8 +211,11 @@ static HRESULT WINAPI job_QueryInterface(IBackgroundCopyJob5 *iface, REFIID riid
     TRACE("%p, %s, %p.\n", iface, debugstr_guid(riid), out);
 
     if (!out) return E_POINTER;
+    /* Job2/3/4 are undocumented for DO, but BITS-era programs probe Job3 for
+     * "BITS 2.0 or later"; Job5 extends them all, so one vtable answers every one */
     if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IBackgroundCopyJob) ||
-        IsEqualGUID(riid, &IID_IBackgroundCopyJob5))
+        IsEqualGUID(riid, &IID_IBackgroundCopyJob2) || IsEqualGUID(riid, &IID_IBackgroundCopyJob3) ||
+        IsEqualGUID(riid, &IID_IBackgroundCopyJob4) || IsEqualGUID(riid, &IID_IBackgroundCopyJob5))
         *out = &job->IBackgroundCopyJob5_iface;
     else if (IsEqualGUID(riid, &IID_IBackgroundCopyJobHttpOptions))
         *out = &job->IBackgroundCopyJobHttpOptions_iface;

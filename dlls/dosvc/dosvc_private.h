@@ -30,6 +30,7 @@
 #include "winbase.h"
 #include "objbase.h"
 #include "winhttp.h"
+#include "wincrypt.h"
 #include "deliveryoptimization.h"
 #include "deliveryoptimizationerrors.h"
 
@@ -212,6 +213,14 @@ struct do_job
     struct job_credential credentials[MAX_JOB_CREDENTIALS];
     ULONG credential_count;
     GUID notification_clsid;             /* BITS_JOB_PROPERTY_NOTIFICATION_CLSID */
+    /* the client certificate shown to an https server that asks for one: an
+     * IDODownload's SecurityContext, or the one IBackgroundCopyJobHttpOptions
+     * names by store and hash (that name is kept; certs.c) */
+    const CERT_CONTEXT *client_cert;     /* NULL until found */
+    BOOL cert_by_store;
+    BG_CERT_STORE_LOCATION cert_location;
+    WCHAR *cert_store;
+    BYTE cert_hash[20];
 
     /* The IDODownload this job is the core of, or NULL for a BITS-style job.
      * The download lives exactly as long as its job (its references are the
@@ -333,6 +342,13 @@ void store_shutdown(void);
 void store_job_changed(struct do_job *job, BOOL progress_only);   /* under cs */
 void store_job_added(struct do_job *job);                        /* a new job; under no lock */
 void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no lock */
+
+/* certs.c: client certificates */
+HRESULT cert_from_serialized(const BYTE *data, DWORD size, const CERT_CONTEXT **cert);
+HRESULT cert_find_in_store(BG_CERT_STORE_LOCATION location, const WCHAR *store, const BYTE *hash,
+                           const WCHAR *subject, const CERT_CONTEXT **cert);
+WCHAR *cert_subject(const CERT_CONTEXT *cert);   /* CoTaskMemAlloc'd */
+BOOL cert_hash(const CERT_CONTEXT *cert, BYTE hash[20]);
 
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;

@@ -75,7 +75,6 @@ struct do_download
     BOOL no_progress_timeout_set;
     BOOL blocking;
     BOOL network_token;
-    SAFEARRAY *security_context;
     BSTR correlation_vector;
     BSTR decryption_info;
     BSTR integrity_info;
@@ -1078,6 +1077,24 @@ static ULONG core_security_flags(const struct do_download *download)
     return core;
 }
 
+/* SecurityContext: the bytes of a serialized certificate context (CRYPT_E_FILE_ERROR
+ * for anything else, as DoSvc answers Microsoft's test). */
+static HRESULT read_security_context(SAFEARRAY *array, const CERT_CONTEXT **cert)
+{
+    LONG lower, upper;
+    BYTE *data;
+    HRESULT hr;
+
+    *cert = NULL;
+    if (FAILED(SafeArrayGetLBound(array, 1, &lower)) || FAILED(SafeArrayGetUBound(array, 1, &upper)) ||
+        upper < lower)
+        return CRYPT_E_FILE_ERROR;
+    if (FAILED(hr = SafeArrayAccessData(array, (void **)&data))) return hr;
+    hr = cert_from_serialized(data, upper - lower + 1, cert);
+    SafeArrayUnaccessData(array);
+    return hr;
+}
+
 /* The checks that depend on the value alone. */
 static HRESULT check_value(DODownloadProperty id, const VARIANT *value)
 {
@@ -1152,8 +1169,8 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
     struct do_download *download = impl_from_IDODownload(iface);
     struct do_job *job = download->job;
     WCHAR *string = NULL, *string2 = NULL;
+    const CERT_CONTEXT *cert = NULL;
     IUnknown *object = NULL;
-    SAFEARRAY *array = NULL;
     BSTR bstr = NULL;
     struct do_file *file;
     HRESULT hr;
@@ -1197,7 +1214,7 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
             return E_NOINTERFACE;
         break;
     case DODownloadProperty_SecurityContext:
-        if (FAILED(hr = SafeArrayCopy(V_ARRAY(value), &array))) return hr;
+        if (FAILED(hr = read_security_context(V_ARRAY(value), &cert))) return hr;
         break;
     default:
         break;
@@ -1275,10 +1292,10 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
         }
         case DODownloadProperty_SecurityContext:
         {
-            /* client certificates cannot be presented through Wine's WinHTTP: kept only */
-            SAFEARRAY *old = download->security_context;
-            download->security_context = array;
-            array = old;
+            /* the engine shows it to https servers that ask for one (http.c) */
+            const CERT_CONTEXT *old = job->client_cert;
+            job->client_cert = cert;
+            cert = old;
             break;
         }
         case DODownloadProperty_NetworkToken:
@@ -1325,7 +1342,7 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
     free(string);
     free(string2);
     SysFreeString(bstr);
-    if (array) SafeArrayDestroy(array);
+    if (cert) CertFreeCertificateContext(cert);
     if (object) IUnknown_Release(object);
     return hr;
 }
@@ -1380,7 +1397,6 @@ void download_free(struct do_download *download)
     free(download->content_id);
     free(download->display_name);
     free(download->local_path);
-    if (download->security_context) SafeArrayDestroy(download->security_context);
     SysFreeString(download->correlation_vector);
     SysFreeString(download->decryption_info);
     SysFreeString(download->integrity_info);
@@ -1432,7 +1448,7 @@ BOOL download_matches(struct do_job *job, const DO_DOWNLOAD_ENUM_CATEGORY *categ
 /* Tags of the download's block in its job's record; the job's own fields
  * (priority, headers, security flags, no-progress timeout, the file) are
  * in the job's part.  Callback and stream are the client's objects and are
- * not kept; neither is SecurityContext, which nothing uses. */
+ * not kept; neither is SecurityContext (docs/gaps.md). */
 enum
 {
     DL_STARTED = 1,

@@ -243,6 +243,7 @@ static BOOL is_transient(HRESULT hr)
     case ERROR_WINHTTP_SECURE_FAILURE:
     case ERROR_WINHTTP_REDIRECT_FAILED:
     case ERROR_WINHTTP_LOGIN_FAILURE:
+    case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED:   /* the same certificate will not do next time */
         return FALSE;
     }
     /* the network errors: refused, reset, timed out, name lookup, ... */
@@ -281,6 +282,8 @@ static void run_context_clear(struct run_context *ctx)
         free(ctx->credentials[i].user);
         free(ctx->credentials[i].password);
     }
+    if (ctx->settings.client_cert) CertFreeCertificateContext(ctx->settings.client_cert);
+    ctx->settings.client_cert = NULL;
     ctx->session = NULL;
     ctx->proxy_list = ctx->proxy_bypass = ctx->custom_headers = ctx->custom_auth_headers = NULL;
     ctx->credential_count = 0;
@@ -307,6 +310,12 @@ static void run_context_capture(struct do_job *job, struct run_context *ctx)
     ctx->settings.proxy_list = ctx->proxy_list;
     ctx->settings.proxy_bypass = ctx->proxy_bypass;
     ctx->settings.security_flags = job->security_flags;
+    /* a certificate named by its store and not found since the service
+     * started (a record read back) is looked for again */
+    if (job->cert_by_store && !job->client_cert &&
+        FAILED(cert_find_in_store(job->cert_location, job->cert_store, job->cert_hash, NULL, &job->client_cert)))
+        WARN("job %s: its client certificate is not in %s\n", debugstr_guid(&job->id), debugstr_w(job->cert_store));
+    if (job->client_cert) ctx->settings.client_cert = CertDuplicateCertificateContext(job->client_cert);
     /* a stalled server is given up on after the no-progress timeout, 60 s at most */
     ctx->settings.timeout_ms = (timeout < 1 ? 1 : timeout > 60 ? 60 : timeout) * 1000;
     ctx->generation = job->run_generation;

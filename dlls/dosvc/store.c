@@ -119,6 +119,7 @@ enum
     TAG_CREDENTIAL,          /* block */
     TAG_NOTIFICATION_CLSID,
     TAG_BOOT_TIME,
+    TAG_CLIENT_CERT,         /* minor 1, block: the certificate IBackgroundCopyJobHttpOptions names */
     TAG_FILE = 64,           /* block, one per file in order */
     TAG_DOWNLOAD = 65,       /* block, download.c's */
 };
@@ -130,6 +131,15 @@ enum
     CRED_SCHEME,
     CRED_USER,
     CRED_PASSWORD,           /* CryptProtectData blob of the UTF-16 password */
+};
+
+/* tags inside a TAG_CLIENT_CERT block: what BITS keeps, the certificate
+ * is looked up again when the job next transfers */
+enum
+{
+    CERT_LOCATION = 1,
+    CERT_STORE,
+    CERT_HASH,               /* SHA-1, 20 bytes */
 };
 
 /* tags inside a TAG_FILE block */
@@ -585,6 +595,14 @@ static void save_job(struct store_writer *w, struct do_job *job)
     for (i = 0; i < job->credential_count; i++) save_credential(w, &job->credentials[i]);
     store_put_bytes(w, TAG_NOTIFICATION_CLSID, &job->notification_clsid, sizeof(GUID));
     store_put_u64(w, TAG_BOOT_TIME, boot_time);
+    if (job->cert_by_store)
+    {
+        mark = store_begin_block(w, TAG_CLIENT_CERT);
+        store_put_u32(w, CERT_LOCATION, job->cert_location);
+        store_put_str(w, CERT_STORE, job->cert_store);
+        store_put_bytes(w, CERT_HASH, job->cert_hash, sizeof(job->cert_hash));
+        store_end_block(w, mark);
+    }
     for (i = 0; i < job->file_count; i++)
     {
         mark = store_begin_block(w, TAG_FILE);
@@ -997,6 +1015,36 @@ static BOOL replace_bstr(const struct store_reader *value, BSTR *field)
     return TRUE;
 }
 
+static BOOL load_client_cert(struct do_job *job, struct store_reader *block)
+{
+    struct store_reader value;
+    BOOL have_hash = FALSE;
+    UINT32 u32;
+    USHORT tag;
+
+    while (store_next(block, &tag, &value))
+    {
+        switch (tag)
+        {
+        case CERT_LOCATION:
+            if (!store_get_u32(&value, &u32)) return FALSE;
+            job->cert_location = u32;
+            break;
+        case CERT_STORE:
+            if (!replace_str(&value, &job->cert_store)) return FALSE;
+            break;
+        case CERT_HASH:
+            if (value.size != sizeof(job->cert_hash)) return FALSE;
+            memcpy(job->cert_hash, value.data, sizeof(job->cert_hash));
+            have_hash = TRUE;
+            break;
+        }
+    }
+    if (block->bad || !job->cert_store || !have_hash) return FALSE;
+    job->cert_by_store = TRUE;
+    return TRUE;
+}
+
 static BOOL load_file(struct do_job *job, struct store_reader *block)
 {
     WCHAR *file_id = NULL, *remote = NULL;
@@ -1200,6 +1248,7 @@ static BOOL load_job(const BYTE *payload, size_t size, struct do_job **out, ULON
             field_ok = store_get_u32(&value, &u32) && ((job->peer_caching_flags = u32), TRUE);
             break;
         case TAG_CREDENTIAL: field_ok = load_credential(job, &value); break;
+        case TAG_CLIENT_CERT: field_ok = load_client_cert(job, &value); break;
         case TAG_NOTIFICATION_CLSID: field_ok = store_get_guid(&value, &job->notification_clsid); break;
         case TAG_BOOT_TIME: field_ok = store_get_u64(&value, record_boot); break;
         case TAG_FILE:

@@ -406,7 +406,9 @@ static HRESULT store_stream_bytes(struct file_fetch *fetch, UINT64 local, const 
     HRESULT hr = S_OK;
 
     EnterCriticalSection(&fetch->job->cs);
-    if (!fetch->file->stream || !run_is_current(fetch))
+    /* taken back, or replaced by another (before any byte counted): the
+     * worker starts the file over with whatever sink it has now */
+    if (fetch->file->stream != fetch->stream || !run_is_current(fetch))
         hr = E_ABORT;
     else if (local != fetch->file->bytes_done)
     {
@@ -434,7 +436,9 @@ static HRESULT store_stream_bytes(struct file_fetch *fetch, UINT64 local, const 
 
     EnterCriticalSection(&fetch->job->cs);
     /* what the client got is counted even if the run ended meanwhile: a
-     * resume must go on right after it */
+     * resume must go on right after it; bytes that went to a stream the
+     * client has replaced meanwhile are not the new stream's */
+    if (fetch->file->stream != fetch->stream) written = 0;
     fetch->file->bytes_done += written;
     fetch->file->bytes_from_http += wire;
     fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);

@@ -383,7 +383,7 @@ IDODownload *create_download(IDOManager *manager)
 
 /* An IStream that appends every Write to memory; the documentation says DO
  * needs nothing else, so every other method fails. */
-static struct mem_stream streams[8];
+static struct mem_stream streams[16];
 static LONG streams_used;
 
 static struct mem_stream *impl_from_IStream(IStream *iface)
@@ -426,6 +426,12 @@ static HRESULT WINAPI stream_Write(IStream *iface, const void *data, ULONG size,
 
     InterlockedIncrement(&stream->writes);
     EnterCriticalSection(&stream->cs);
+    if (stream->fail_hr != S_OK && stream->size + size > stream->fail_at)
+    {
+        LeaveCriticalSection(&stream->cs);
+        if (written && stream->count == STREAM_COUNT_SET) *written = 0;
+        return stream->fail_hr;
+    }
     if (stream->size + size > stream->capacity)
     {
         SIZE_T capacity = max(stream->capacity * 2, stream->size + size);
@@ -444,7 +450,8 @@ static HRESULT WINAPI stream_Write(IStream *iface, const void *data, ULONG size,
         stream->size += size;
     }
     LeaveCriticalSection(&stream->cs);
-    if (written) *written = hr == S_OK ? size : 0;
+    if (written && stream->count == STREAM_COUNT_SET) *written = hr == S_OK ? size : 0;
+    else if (written && stream->count == STREAM_COUNT_SHORT) *written = hr == S_OK ? size / 2 : 0;
     return hr;
 }
 

@@ -117,8 +117,17 @@ HRESULT set_bstr(IDODownload *download, DODownloadProperty id, const WCHAR *valu
 HRESULT set_ui4(IDODownload *download, DODownloadProperty id, ULONG value);
 HRESULT set_bool(IDODownload *download, DODownloadProperty id, BOOL value);
 
+/* How a mem_stream's Write reports what it took. */
+enum stream_count
+{
+    STREAM_COUNT_SET,       /* *pcbWritten = what was taken (when pcbWritten is not NULL) */
+    STREAM_COUNT_UNTOUCHED, /* *pcbWritten never written, as the DO SDK's stream does */
+    STREAM_COUNT_SHORT,     /* takes everything but says it took half, with S_OK */
+};
+
 /* An IStream sink that appends every Write to memory (all else E_NOTIMPL);
- * a few of them, alive for the whole test program. */
+ * a few of them, alive for the whole test program.  count, fail_at and
+ * fail_hr may be set before the stream is handed out. */
 struct mem_stream
 {
     IStream IStream_iface;
@@ -127,6 +136,9 @@ struct mem_stream
     unsigned char *data;
     SIZE_T size, capacity;
     LONG writes;
+    enum stream_count count;
+    SIZE_T fail_at;          /* fail_hr != S_OK: a Write that would pass this many bytes fails */
+    HRESULT fail_hr;
 };
 struct mem_stream *new_mem_stream(void);
 

@@ -323,13 +323,53 @@ static const struct prop_row props[] =
 
 #undef ROW
 
+/* SecurityContext takes the bytes of a serialized certificate context:
+ * one made once, with a throw-away key (CRYPT_VERIFYCONTEXT keeps no key
+ * container), so that the value is valid. */
+static SAFEARRAY *security_context_value(void)
+{
+    static BYTE *data;
+    static DWORD size;
+    const CERT_CONTEXT *cert = NULL;
+    CERT_NAME_BLOB name;
+    BYTE encoded[128];
+    DWORD len = sizeof(encoded);
+    HCRYPTPROV prov;
+    HCRYPTKEY key;
+    SAFEARRAY *sa;
+    BYTE *bytes;
+
+    if (!data && CryptAcquireContextW(&prov, NULL, NULL, PROV_RSA_AES, CRYPT_VERIFYCONTEXT))
+    {
+        CertStrToNameW(X509_ASN_ENCODING, L"CN=dosvc-test props", CERT_X500_NAME_STR, NULL, encoded, &len, NULL);
+        name.pbData = encoded;
+        name.cbData = len;
+        if (CryptGenKey(prov, AT_SIGNATURE, 0, &key))
+        {
+            CryptDestroyKey(key);
+            cert = CertCreateSelfSignCertificate(prov, &name, 0, NULL, NULL, NULL, NULL, NULL);
+        }
+        if (cert && CertSerializeCertificateStoreElement(cert, 0, NULL, &size) && (data = malloc(size)) &&
+            !CertSerializeCertificateStoreElement(cert, 0, data, &size))
+        {
+            free(data);
+            data = NULL;
+        }
+        ok(data != NULL, "cannot make a serialized certificate: %lu\n", GetLastError());
+        if (cert) CertFreeCertificateContext(cert);
+        CryptReleaseContext(prov, 0);
+    }
+    sa = SafeArrayCreateVector(VT_UI1, 0, data ? size : 1);
+    SafeArrayAccessData(sa, (void **)&bytes);
+    if (data) memcpy(bytes, data, size);
+    SafeArrayUnaccessData(sa);
+    return sa;
+}
+
 /* A value of the right type for the property; index makes paths unique. */
 static void make_value(const struct prop_row *p, VARIANT *v, unsigned int index)
 {
     WCHAR buf[MAX_PATH], name[64];
-    SAFEARRAY *sa;
-    unsigned char *bytes;
-    unsigned int i;
 
     VariantInit(v);
     V_VT(v) = p->vt;
@@ -388,11 +428,7 @@ static void make_value(const struct prop_row *p, VARIANT *v, unsigned int index)
         else V_UNKNOWN(v) = (IUnknown *)&the_callback.IDODownloadStatusCallback_iface;
         break;
     case VT_ARRAY | VT_UI1:
-        sa = SafeArrayCreateVector(VT_UI1, 0, 16);
-        SafeArrayAccessData(sa, (void **)&bytes);
-        for (i = 0; i < 16; i++) bytes[i] = i * 7;
-        SafeArrayUnaccessData(sa);
-        V_ARRAY(v) = sa;
+        V_ARRAY(v) = security_context_value();
         break;
     }
 }

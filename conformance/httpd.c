@@ -120,6 +120,11 @@ struct httpd
     unsigned short wanted_port;     /* httpd_start_on_port, else 0 */
     volatile LONG64 body_bytes;     /* body bytes handed to sockets, for httpd_body_bytes */
     char forced_query[256];         /* httpd_force_query, guarded by cs */
+    /* the token bucket of shared_rate=, one for the whole server */
+    CRITICAL_SECTION pool_cs;
+    unsigned long long pool_rate;
+    double pool_tokens;
+    ULONGLONG pool_tick;
 };
 
 struct request
@@ -149,6 +154,7 @@ struct body_options
     BOOL chunked;
     BOOL nolength;
     unsigned long long rate;
+    unsigned long long shared_rate;     /* 0: off */
     unsigned long long stall_after;     /* ~0ull: off */
     unsigned long long reset_after;     /* ~0ull: off */
     unsigned long long close_after;     /* ~0ull: off */
@@ -1114,6 +1120,8 @@ static void get_body_options(const char *query, struct body_options *opts)
     /* Rates beyond 1 TB/s are as good as unlimited and would overflow the
      * allowance arithmetic. */
     if (!query_number(query, "rate", &opts->rate) || opts->rate > 1000000000000ull) opts->rate = 0;
+    if (!query_number(query, "shared_rate", &opts->shared_rate) || opts->shared_rate > 1000000000000ull)
+        opts->shared_rate = 0;
     if (!query_number(query, "stall_after", &opts->stall_after)) opts->stall_after = ~0ull;
     if (!query_number(query, "reset_after", &opts->reset_after)) opts->reset_after = ~0ull;
     if (!query_number(query, "close_after", &opts->close_after)) opts->close_after = ~0ull;
@@ -1134,6 +1142,40 @@ static unsigned long long rate_allowance(unsigned long long rate, ULONGLONG star
     *wait_ms = next_ms > elapsed ? (DWORD)(next_ms - elapsed) : 1;
     if (*wait_ms > POLL_SLICE_MS) *wait_ms = POLL_SLICE_MS;
     return 0;
+}
+
+/* How many of want bytes the server-wide bucket of shared_rate= grants now
+ * (at most one chunk, so connections take turns), or 0 with *wait_ms set.
+ * The bucket holds at most 50 ms worth, or one chunk. */
+static size_t shared_allowance(struct httpd *httpd, unsigned long long rate, size_t want, DWORD *wait_ms)
+{
+    double capacity = rate / 20.0 > CHUNK_SIZE ? rate / 20.0 : CHUNK_SIZE;
+    ULONGLONG now = GetTickCount64();
+    size_t grant = 0;
+
+    if (want > CHUNK_SIZE) want = CHUNK_SIZE;
+    EnterCriticalSection(&httpd->pool_cs);
+    if (httpd->pool_rate != rate)
+    {
+        httpd->pool_rate = rate;
+        httpd->pool_tokens = 0;
+        httpd->pool_tick = now;
+    }
+    httpd->pool_tokens += (double)rate * (now - httpd->pool_tick) / 1000.0;
+    httpd->pool_tick = now;
+    if (httpd->pool_tokens > capacity) httpd->pool_tokens = capacity;
+    if (httpd->pool_tokens >= 1.0)
+    {
+        grant = httpd->pool_tokens < want ? (size_t)httpd->pool_tokens : want;
+        httpd->pool_tokens -= grant;
+    }
+    else
+    {
+        double ms = (want - httpd->pool_tokens) * 1000.0 / rate;
+        *wait_ms = ms < 1 ? 1 : ms > POLL_SLICE_MS ? POLL_SLICE_MS : (DWORD)ms;
+    }
+    LeaveCriticalSection(&httpd->pool_cs);
+    return grant;
 }
 
 static size_t append_piece(struct connection *conn, size_t used, const struct body_source *src,
@@ -1160,6 +1202,14 @@ static unsigned long long send_body_bytes(struct connection *conn, size_t used, 
     ULONGLONG rate_start = GetTickCount64();
     unsigned long long sent = 0;
 
+    if (opts->shared_rate)
+    {
+        /* what a client does not read must stay here, not in a deep socket
+         * buffer that would take the shared bandwidth ahead of time */
+        int size = 2 * CHUNK_SIZE;
+        setsockopt(conn->sock, SOL_SOCKET, SO_SNDBUF, (char *)&size, sizeof(size));
+    }
+
     while (sent < limit)
     {
         size_t space = IO_BUF_SIZE - used - CHUNK_OVERHEAD;
@@ -1181,10 +1231,23 @@ static unsigned long long send_body_bytes(struct connection *conn, size_t used, 
             }
             if (piece > allowed) piece = (size_t)allowed;
         }
+        if (opts->shared_rate)
+        {
+            size_t allowed = shared_allowance(conn->httpd, opts->shared_rate, piece, &wait_ms);
+
+            if (!allowed)
+            {
+                if (used && !send_all(conn, conn->io, used)) return ~0ull;
+                used = 0;
+                if (WaitForSingleObject(conn->httpd->stop_event, wait_ms) == WAIT_OBJECT_0) return ~0ull;
+                continue;
+            }
+            piece = allowed;
+        }
         used = append_piece(conn, used, src, start + sent, piece, opts->chunked);
         sent += piece;
         InterlockedExchangeAdd64(&conn->httpd->body_bytes, piece);
-        if ((opts->rate || sent == limit || IO_BUF_SIZE - used < CHUNK_SIZE + CHUNK_OVERHEAD) &&
+        if ((opts->rate || opts->shared_rate || sent == limit || IO_BUF_SIZE - used < CHUNK_SIZE + CHUNK_OVERHEAD) &&
             !(sent == limit && extra))
         {
             if (!send_all(conn, conn->io, used)) return ~0ull;
@@ -1839,6 +1902,7 @@ static void free_httpd(struct httpd *httpd)
     httpd_reset_log(httpd);
     if (httpd->stop_event) CloseHandle(httpd->stop_event);
     DeleteCriticalSection(&httpd->cs);
+    DeleteCriticalSection(&httpd->pool_cs);
     free(httpd);
     WSACleanup();
 }
@@ -1855,6 +1919,7 @@ static struct httpd *start_server(unsigned short port)
         return NULL;
     }
     InitializeCriticalSection(&httpd->cs);
+    InitializeCriticalSection(&httpd->pool_cs);
     httpd->listener = INVALID_SOCKET;
     httpd->wanted_port = port;
     httpd->stop_event = CreateEventW(NULL, TRUE, FALSE, NULL);

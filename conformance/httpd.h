@@ -89,6 +89,13 @@
  *   delay_ms=N      wait N ms (at most 600000) before answering at all.
  *   rate=N          throttle the body to about N bytes per second (a burst of
  *                   50 ms worth is sent at once).
+ *   shared_rate=N   a bottleneck shared by every response that asks for it:
+ *                   their bodies together get about N bytes per second from
+ *                   one server-wide token bucket (50 ms or 16 KiB of burst),
+ *                   handed out 16 KiB at a time, so concurrent connections
+ *                   take turns and a client that reads faster gets more.
+ *                   Such connections get a 32 KiB send buffer, so bytes a
+ *                   client does not read wait here rather than in the kernel.
  *   stall_after=N   send the headers and N body bytes, then send nothing more
  *                   but keep the connection open (reading and discarding)
  *                   until the client closes it or the server stops.

@@ -734,6 +734,108 @@ static void stop_servers(struct server_set *s)
     httpd_stop(s->misc);
 }
 
+/* A BITS-style job whose file writes to a client's stream (File2
+ * DownloadSinkInterface), suspended part-way: the job is kept (BITS-style
+ * jobs are NonVolatile), the stream, an object of a process that is gone
+ * by then, cannot come back. */
+static void setup_stream_job(struct httpd *server)
+{
+    struct mem_stream *stream = new_mem_stream();
+    IDeliveryOptimizationFile2 *file2 = NULL;
+    IDeliveryOptimizationJob2 *job2 = NULL;
+    IBackgroundCopyJob *job;
+    WCHAR url[128];
+    ULONGLONG end;
+    UINT64 done;
+    VARIANT v;
+    GUID id;
+    HRESULT hr;
+
+    if (!(job = named_job(L"persist-stream", &id))) return;
+    add_guid("stream", &id);
+    make_url(url, ARRAY_SIZE(url), server, "/persist-small?rate=262144");
+    hr = IBackgroundCopyJob_QueryInterface(job, &IID_IDeliveryOptimizationJob2, (void **)&job2);
+    ok(hr == S_OK, "QueryInterface(IDeliveryOptimizationJob2): %#lx\n", hr);
+    if (job2)
+    {
+        hr = IDeliveryOptimizationJob2_AddFile(job2, L"stream", url, 0, NULL, &IID_IDeliveryOptimizationFile2,
+                                               (void **)&file2);
+        ok(hr == S_OK, "AddFile: %#lx\n", hr);
+        IDeliveryOptimizationJob2_Release(job2);
+    }
+    if (file2)
+    {
+        V_VT(&v) = VT_UNKNOWN;
+        V_UNKNOWN(&v) = (IUnknown *)&stream->IStream_iface;
+        hr = IDeliveryOptimizationFile2_SetProperty(file2, DOFilePropertyId_DownloadSinkInterface, &v);
+        ok(hr == S_OK, "SetProperty(DownloadSinkInterface): %#lx\n", hr);
+        IDeliveryOptimizationFile2_Release(file2);
+        hr = IBackgroundCopyJob_Resume(job);
+        ok(hr == S_OK, "Resume: %#lx\n", hr);
+        end = GetTickCount64() + 30000;
+        while ((done = bytes_done(job)) < 64 * KIB && GetTickCount64() < end) Sleep(10);
+        ok(done >= 64 * KIB && done < SMALL_SIZE, "stream: %I64u bytes\n", done);
+        hr = IBackgroundCopyJob_Suspend(job);
+        ok(hr == S_OK, "Suspend: %#lx\n", hr);
+    }
+    IBackgroundCopyJob_Release(job);
+}
+
+/* The job with a stream file is back, its stream is not: the file's bytes
+ * are gone with it, Resume wants a new sink, and with one the file comes
+ * again from its first byte. */
+static void resume_stream_job(void)
+{
+    struct mem_stream *stream = new_mem_stream();
+    IDeliveryOptimizationFile2 *file2 = NULL;
+    IBackgroundCopyFile *file;
+    IBackgroundCopyJob *job;
+    BG_JOB_STATE state;
+    unsigned char *want;
+    VARIANT v;
+    GUID id;
+    HRESULT hr;
+
+    get_guid("stream", &id);
+    job = get_job(&id, &hr);
+    ok(hr == S_OK, "[inferred] GetJob(stream): the job with a stream file did not come back: %#lx\n", hr);
+    if (!job) return;
+    IBackgroundCopyJob_GetState(job, &state);
+    ok(state == BG_JOB_STATE_SUSPENDED, "stream: %s\n", state_name(state));
+    ok(bytes_done(job) == 0, "[inferred] stream: %I64u bytes counted that went to a stream that is gone\n",
+       bytes_done(job));
+    hr = IBackgroundCopyJob_Resume(job);
+    ok(hr == DO_E_FILE_DOWNLOADSINK_UNSPECIFIED, "[inferred] stream: Resume without a new sink: %#lx\n", hr);
+    if ((file = get_file(job, 0)))
+    {
+        IBackgroundCopyFile_QueryInterface(file, &IID_IDeliveryOptimizationFile2, (void **)&file2);
+        IBackgroundCopyFile_Release(file);
+    }
+    ok(file2 != NULL, "stream: no IDeliveryOptimizationFile2\n");
+    if (file2)
+    {
+        V_VT(&v) = VT_UNKNOWN;
+        V_UNKNOWN(&v) = (IUnknown *)&stream->IStream_iface;
+        hr = IDeliveryOptimizationFile2_SetProperty(file2, DOFilePropertyId_DownloadSinkInterface, &v);
+        ok(hr == S_OK, "stream: SetProperty(DownloadSinkInterface) after the restart: %#lx\n", hr);
+        IDeliveryOptimizationFile2_Release(file2);
+        hr = IBackgroundCopyJob_Resume(job);
+        ok(hr == S_OK, "stream: Resume: %#lx\n", hr);
+        state = wait_states(job, BIT(BG_JOB_STATE_TRANSFERRED) | BIT(BG_JOB_STATE_ERROR), 60000);
+        ok(state == BG_JOB_STATE_TRANSFERRED, "stream: %s\n", state_name(state));
+        want = malloc(SMALL_SIZE);
+        httpd_pattern_fill("persist-small", 0, want, SMALL_SIZE);
+        EnterCriticalSection(&stream->cs);
+        ok(stream->size == SMALL_SIZE && !memcmp(stream->data, want, SMALL_SIZE),
+           "stream: the new stream got %Iu bytes, not the whole file from its first byte\n", stream->size);
+        LeaveCriticalSection(&stream->cs);
+        free(want);
+        hr = IBackgroundCopyJob_Complete(job);
+        ok(hr == S_OK, "stream: Complete: %#lx\n", hr);
+    }
+    IBackgroundCopyJob_Release(job);
+}
+
 static BG_FILE_RANGE ranged_ranges[] = { { 0, 6 * MIB }, { 8 * MIB, 6 * MIB } };
 
 static void phase_setup(void)
@@ -785,6 +887,8 @@ static void phase_setup(void)
     IBackgroundCopyJob_GetTimes(props, &times);
     state_add("props-created", "%I64u", ((ULONGLONG)times.CreationTime.dwHighDateTime << 32) |
               times.CreationTime.dwLowDateTime);
+    /* before the transfers below start: its wait must not delay their kill */
+    setup_stream_job(servers.misc);
     /* records tools/persist-tests will damage */
     for (i = 0; i < ARRAY_SIZE(corrupt); i++)
     {
@@ -1234,6 +1338,8 @@ static void phase_resume(void)
         if (file) IBackgroundCopyFile_Release(file);
         IBackgroundCopyJob_Release(err);
     }
+
+    resume_stream_job();
 
     get_guid("props", &id);
     props = get_job(&id, &hr);

@@ -36,6 +36,9 @@
  *   getstate --seconds T [--busy-url U --out DIR]
  *   createcancel --seconds T
  *   enum     --jobs N[,N...] --url U --out DIR [--repeat R] [--sync DIR]
+ *   fgshare  --url U --busy-url B --out DIR --size S   (dosvc, domgr) a download of U (S bytes) and
+ *                                           two background ones of B started next to it; foreground,
+ *                                           then all three background
  *   cleanup                                 cancel jobs named "bench*" left by a killed run
  *
  * Every result is one JSON object on one line of stdout, and nothing else
@@ -1631,11 +1634,152 @@ static void mode_cleanup(void)
     json_end(&json);
 }
 
+/* ------------------------------------------------------------ foreground share */
+
+/* One download of fgshare: a BITS-style job or an IDOManager download. */
+struct share_download
+{
+    IBackgroundCopyJob *job;
+    IDODownload *download;
+    WCHAR local[MAX_PATH];
+};
+
+static void share_start(struct share_download *d, const WCHAR *url, const WCHAR *name, BOOL foreground)
+{
+    DO_DOWNLOAD_RANGES_INFO whole;
+    GUID id;
+    HRESULT hr;
+
+    _snwprintf(d->local, ARRAY_SIZE(d->local), L"%s\\%s", opt.out, name);
+    d->local[ARRAY_SIZE(d->local) - 1] = 0;
+    DeleteFileW(d->local);
+    if (opt.api == API_DOMGR)
+    {
+        if (FAILED(hr = IDOManager_CreateDownload(do_manager, &d->download))) fatal(hr, "CreateDownload");
+        set_blanket(d->download);
+        if (FAILED(hr = set_property_string(d->download, DODownloadProperty_Uri, url))) fatal(hr, "Uri");
+        if (FAILED(hr = set_property_string(d->download, DODownloadProperty_LocalPath, d->local)))
+            fatal(hr, "LocalPath");
+        if (FAILED(hr = set_property_bool(d->download, DODownloadProperty_ForegroundPriority, foreground)))
+            fatal(hr, "ForegroundPriority");
+        memset(&whole, 0, sizeof(whole));
+        if (FAILED(hr = IDODownload_Start(d->download, &whole))) fatal(hr, "Start");
+        return;
+    }
+    hr = IBackgroundCopyManager_CreateJob(bits_manager, L"bench-share", BG_JOB_TYPE_DOWNLOAD, &id, &d->job);
+    if (FAILED(hr)) fatal(hr, "CreateJob");
+    set_blanket(d->job);
+    hr = IBackgroundCopyJob_SetPriority(d->job, foreground ? BG_JOB_PRIORITY_FOREGROUND : BG_JOB_PRIORITY_NORMAL);
+    if (FAILED(hr)) fatal(hr, "SetPriority");
+    if (FAILED(hr = add_job_file(d->job, url, d->local, 0, NULL, 0, 0))) fatal(hr, "adding the file");
+    if (FAILED(hr = IBackgroundCopyJob_Resume(d->job))) fatal(hr, "Resume");
+}
+
+/* Bytes taken in so far; *running: still transferring. */
+static UINT64 share_bytes(struct share_download *d, BOOL *running)
+{
+    DO_DOWNLOAD_STATUS status;
+    BG_JOB_PROGRESS progress;
+    BG_JOB_STATE state;
+
+    if (d->download)
+    {
+        memset(&status, 0, sizeof(status));
+        IDODownload_GetStatus(d->download, &status);
+        if (running) *running = status.State == DODownloadState_Transferring;
+        return status.BytesTransferred;
+    }
+    memset(&progress, 0, sizeof(progress));
+    IBackgroundCopyJob_GetProgress(d->job, &progress);
+    if (running)
+    {
+        IBackgroundCopyJob_GetState(d->job, &state);
+        *running = state == BG_JOB_STATE_QUEUED || state == BG_JOB_STATE_TRANSFERRING;
+    }
+    return progress.BytesTransferred;
+}
+
+/* Waits until the download has taken in min bytes. */
+static UINT64 share_wait(struct share_download *d, UINT64 min, const char *what)
+{
+    double end = now() + opt.timeout;
+    UINT64 bytes;
+
+    while ((bytes = share_bytes(d, NULL)) < min)
+    {
+        if (now() > end) fatal(E_FAIL, "%s stays at %I64u bytes", what, bytes);
+        Sleep(1);
+    }
+    return bytes;
+}
+
+/* kept, not released: see "the anchor" */
+static void share_end(struct share_download *d)
+{
+    if (d->download) IDODownload_Abort(d->download);
+    if (d->job) IBackgroundCopyJob_Cancel(d->job);
+    DeleteFileW(d->local);
+}
+
+/* A download of --url (--size bytes), foreground or not; once it has a
+ * sixteenth of its bytes, two background downloads of --busy-url start
+ * next to it.  The share of the bytes the service takes in that goes to
+ * the first one, from then until it has half its bytes, and its MB/s
+ * meanwhile.  (Background downloads started first would have their reads
+ * of up to a MiB under way when the foreground one starts: at loopback
+ * speeds those alone decide a short count.)  *overlapped: all three were
+ * still running when the count was taken. */
+static double share_run(BOOL foreground, double *mb_s, BOOL *overlapped)
+{
+    struct share_download bg[2] = { { 0 } }, fg = { 0 };
+    UINT64 fg_before, fg_bytes, bg_bytes;
+    BOOL bg_running[2];
+    double start, end;
+    unsigned int i;
+
+    share_start(&fg, opt.url, L"share-fg.bin", foreground);
+    fg_before = share_wait(&fg, opt.size / 16, "the measured download");
+    start = now();
+    for (i = 0; i < 2; i++) share_start(&bg[i], opt.busy_url, i ? L"share-bg1.bin" : L"share-bg0.bin", FALSE);
+    fg_bytes = share_wait(&fg, opt.size / 2, "the measured download") - fg_before;
+    bg_bytes = share_bytes(&bg[0], &bg_running[0]) + share_bytes(&bg[1], &bg_running[1]);
+    end = now();
+    share_bytes(&fg, overlapped);
+    *overlapped = *overlapped && bg_running[0] && bg_running[1];
+    share_end(&fg);
+    for (i = 0; i < 2; i++) share_end(&bg[i]);
+    *mb_s = fg_bytes / 1e6 / (end > start ? end - start : 1e-6);
+    return (double)fg_bytes / (fg_bytes + bg_bytes);
+}
+
+static void mode_fgshare(void)
+{
+    double share, fair, mb_s, fair_mb_s;
+    BOOL overlapped, fair_overlapped;
+    struct json json;
+
+    if (opt.api == API_BITS) unavailable(E_NOTIMPL, "fgshare measures DoSvc only");
+    if (!opt.url || !opt.busy_url || !opt.out || !opt.size)
+        fatal(E_INVALIDARG, "fgshare needs --url, --busy-url, --out and --size");
+    create_manager();
+    create_anchor();
+    share = share_run(TRUE, &mb_s, &overlapped);
+    fair = share_run(FALSE, &fair_mb_s, &fair_overlapped);
+    json_begin(&json);
+    json_num(&json, "share", share);
+    json_num(&json, "share_background", fair);
+    json_num(&json, "mb_s", mb_s);
+    json_num(&json, "background_mb_s", fair_mb_s);
+    /* FALSE: the measured download ended before the count was taken */
+    json_bool(&json, "overlapped", overlapped && fair_overlapped);
+    json_end(&json);
+}
+
 /* ------------------------------------------------------------ main */
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_client probe|download|ranges|getstate|createcancel|enum "
+    fprintf(stderr, "usage: bench_client probe|download|ranges|getstate|createcancel|enum|fgshare "
             "--api bits|dosvc|domgr [options]\n(see the comment at the top of tools/bench_client.c)\n");
     ExitProcess(2);
 }
@@ -1652,7 +1796,7 @@ static UINT64 number(const WCHAR *text)
 int wmain(int argc, WCHAR **argv)
 {
     static const char *modes[] = { "probe", "download", "ranges", "getstate", "createcancel", "enum",
-                                   "cleanup" };
+                                   "cleanup", "fgshare" };
     char mode[32];
     const WCHAR *key, *value;
     unsigned int i;
@@ -1716,6 +1860,7 @@ int wmain(int argc, WCHAR **argv)
     else if (!strcmp(opt.mode, "getstate")) mode_getstate();
     else if (!strcmp(opt.mode, "createcancel")) mode_createcancel();
     else if (!strcmp(opt.mode, "cleanup")) mode_cleanup();
+    else if (!strcmp(opt.mode, "fgshare")) mode_fgshare();
     else mode_enum();
 
     /* no Release and no CoUninitialize: see "the anchor" */

@@ -30,6 +30,7 @@
 #include "winbase.h"
 #include "objbase.h"
 #include "winhttp.h"
+#include "wincrypt.h"
 #include "deliveryoptimization.h"
 #include "deliveryoptimizationerrors.h"
 #include "dosvc_marshal.h"
@@ -111,8 +112,10 @@ struct do_file
     WCHAR *temp_name;        /* DO<hex>.tmp next to local_name, created on first transfer */
     HANDLE write_handle;     /* open while a worker writes temp_name; every write is made
                               * under job->cs, so Cancel/Complete may close it at any time */
-    IStream *stream;         /* IDODownload stream sink instead of temp_name, or NULL; bytes are
-                              * written in order by the job's one worker, see store_bytes */
+    IStream *stream;         /* stream sink instead of temp_name (IDODownload StreamInterface,
+                              * File2 DownloadSinkInterface), or NULL; bytes are written in
+                              * order by the job's one worker, see store_bytes */
+    BOOL stream_lost;        /* its stream sink did not survive a service restart (store.c) */
     UINT64 remote_size;      /* DO_UNKNOWN_FILE_SIZE until a response told us */
     UINT64 bytes_done;       /* bytes written to temp_name, counted along the range list */
     BOOL transferred;        /* every requested byte is in temp_name */
@@ -216,6 +219,14 @@ struct do_job
     struct job_credential credentials[MAX_JOB_CREDENTIALS];
     ULONG credential_count;
     GUID notification_clsid;             /* BITS_JOB_PROPERTY_NOTIFICATION_CLSID */
+    /* the client certificate shown to an https server that asks for one: an
+     * IDODownload's SecurityContext, or the one IBackgroundCopyJobHttpOptions
+     * names by store and hash (that name is kept; certs.c) */
+    const CERT_CONTEXT *client_cert;     /* NULL until found */
+    BOOL cert_by_store;
+    BG_CERT_STORE_LOCATION cert_location;
+    WCHAR *cert_store;
+    BYTE cert_hash[20];
 
     /* The IDODownload this job is the core of, or NULL for a BITS-style job.
      * The download lives exactly as long as its job (its references are the
@@ -285,11 +296,15 @@ HRESULT file_make_temp_name(struct do_file *file);    /* under cs */
 HRESULT file_validate_ranges(DWORD count, const BG_FILE_RANGE *ranges);
 /* copy, sort by offset and check a caller's ranges (NULL for count 0) */
 HRESULT file_make_ranges(DWORD count, const BG_FILE_RANGE *in, struct file_range **out);
+/* every syntax refusal of a local name (docs/gaps.md "Local paths") */
+HRESULT file_check_path_syntax(const WCHAR *path);
+/* file_check_path_syntax, and a writable directory that is there */
 HRESULT file_check_local_name(const WCHAR *local_name);
 HRESULT file_check_remote_name(const WCHAR *remote_name);
 void file_close_writer(struct do_file *file);   /* under cs */
 void file_delete_temp(struct do_file *file);
 HRESULT file_commit(struct do_file *file);   /* temp -> local name; under cs */
+IStream *file_take_stream(struct do_file *file);   /* under cs; release it outside */
 
 /* validate.c: what clients, servers and the store hand us, checked by every entry point */
 HRESULT url_check(const WCHAR *url, size_t len);          /* http(s), length, no control character */
@@ -341,6 +356,13 @@ void store_job_changed(struct do_job *job, BOOL progress_only);   /* under cs */
 void store_job_added(struct do_job *job);                        /* a new job; under no lock */
 void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no lock */
 void store_job_gone(struct do_job *job);  /* ended: wait until its record is deleted; under no lock */
+
+/* certs.c: client certificates */
+HRESULT cert_from_serialized(const BYTE *data, DWORD size, const CERT_CONTEXT **cert);
+HRESULT cert_find_in_store(BG_CERT_STORE_LOCATION location, const WCHAR *store, const BYTE *hash,
+                           const WCHAR *subject, const CERT_CONTEXT **cert);
+WCHAR *cert_subject(const CERT_CONTEXT *cert);   /* CoTaskMemAlloc'd */
+BOOL cert_hash(const CERT_CONTEXT *cert, BYTE hash[20]);
 
 /* http.c: one HTTP exchange, see there */
 struct http_fetch;

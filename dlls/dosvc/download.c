@@ -75,7 +75,6 @@ struct do_download
     BOOL no_progress_timeout_set;
     BOOL blocking;
     BOOL network_token;
-    SAFEARRAY *security_context;
     BSTR correlation_vector;
     BSTR decryption_info;
     BSTR integrity_info;
@@ -412,13 +411,6 @@ void download_deliver_status(struct do_job *job)
 }
 
 /* ------------------------------------------------------------------ paths */
-
-static BOOL is_absolute_path(const WCHAR *path)
-{
-    if ((path[0] == '\\' || path[0] == '/') && (path[1] == '\\' || path[1] == '/')) return TRUE;   /* UNC */
-    return ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
-           path[1] == ':' && (path[2] == '\\' || path[2] == '/');
-}
 
 static BOOL same_path(const WCHAR *a, const WCHAR *b)
 {
@@ -1028,7 +1020,13 @@ static HRESULT WINAPI download_GetProperty(IDODownload *iface, DODownloadPropert
         else return_bool(download->integrity_mandatory, value);
         break;
     case DODownloadProperty_TotalSizeBytes:
-        if (!download->total_size_set) hr = E_NOT_SET;
+        /* the file's size once a server told it, else what the client said */
+        if (file && file->remote_size != DO_UNKNOWN_FILE_SIZE)
+        {
+            V_VT(value) = VT_UI8;
+            V_UI8(value) = file->remote_size;
+        }
+        else if (!download->total_size_set) hr = E_NOT_SET;
         else
         {
             V_VT(value) = VT_UI8;
@@ -1088,6 +1086,24 @@ static ULONG core_security_flags(const struct do_download *download)
     return core;
 }
 
+/* SecurityContext: the bytes of a serialized certificate context (CRYPT_E_FILE_ERROR
+ * for anything else, as DoSvc answers Microsoft's test). */
+static HRESULT read_security_context(SAFEARRAY *array, const CERT_CONTEXT **cert)
+{
+    LONG lower, upper;
+    BYTE *data;
+    HRESULT hr;
+
+    *cert = NULL;
+    if (FAILED(SafeArrayGetLBound(array, 1, &lower)) || FAILED(SafeArrayGetUBound(array, 1, &upper)) ||
+        upper < lower)
+        return CRYPT_E_FILE_ERROR;
+    if (FAILED(hr = SafeArrayAccessData(array, (void **)&data))) return hr;
+    hr = cert_from_serialized(data, upper - lower + 1, cert);
+    SafeArrayUnaccessData(array);
+    return hr;
+}
+
 /* The checks that depend on the value alone. */
 static HRESULT check_value(DODownloadProperty id, const VARIANT *value)
 {
@@ -1102,8 +1118,10 @@ static HRESULT check_value(DODownloadProperty id, const VARIANT *value)
         /* http and https only, as for BITS-style jobs */
         return FAILED(url_check(str, len)) ? E_INVALIDARG : S_OK;
     case DODownloadProperty_LocalPath:
-        return *str && is_absolute_path(str) && lstrlenW(str) < 32767 && (size_t)lstrlenW(str) == len &&
-               !path_is_device(str) ? S_OK : E_INVALIDARG;
+        /* the directories are made at Start: only the syntax is checked
+         * here; a NUL inside the BSTR or a device name is no file name */
+        if ((size_t)lstrlenW(str) != len || path_is_device(str)) return E_INVALIDARG;
+        return file_check_path_syntax(str);
     case DODownloadProperty_HttpCustomHeaders:
     case DODownloadProperty_HttpCustomAuthHeaders:
         return len > MAX_HEADERS_LENGTH || FAILED(headers_check(str, len)) ? E_INVALIDARG : S_OK;
@@ -1164,8 +1182,8 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
     struct do_download *download = impl_from_IDODownload(iface);
     struct do_job *job = download->job;
     WCHAR *string = NULL, *string2 = NULL;
+    const CERT_CONTEXT *cert = NULL;
     IUnknown *object = NULL;
-    SAFEARRAY *array = NULL;
     BSTR bstr = NULL;
     struct do_file *file;
     HRESULT hr;
@@ -1209,7 +1227,7 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
             return E_NOINTERFACE;
         break;
     case DODownloadProperty_SecurityContext:
-        if (FAILED(hr = SafeArrayCopy(V_ARRAY(value), &array))) return hr;
+        if (FAILED(hr = read_security_context(V_ARRAY(value), &cert))) return hr;
         break;
     default:
         break;
@@ -1287,10 +1305,10 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
         }
         case DODownloadProperty_SecurityContext:
         {
-            /* client certificates cannot be presented through Wine's WinHTTP: kept only */
-            SAFEARRAY *old = download->security_context;
-            download->security_context = array;
-            array = old;
+            /* the engine shows it to https servers that ask for one (http.c) */
+            const CERT_CONTEXT *old = job->client_cert;
+            job->client_cert = cert;
+            cert = old;
             break;
         }
         case DODownloadProperty_NetworkToken:
@@ -1337,7 +1355,7 @@ static HRESULT WINAPI download_SetProperty(IDODownload *iface, DODownloadPropert
     free(string);
     free(string2);
     SysFreeString(bstr);
-    if (array) SafeArrayDestroy(array);
+    if (cert) CertFreeCertificateContext(cert);
     if (object) IUnknown_Release(object);
     return hr;
 }
@@ -1392,7 +1410,6 @@ void download_free(struct do_download *download)
     free(download->content_id);
     free(download->display_name);
     free(download->local_path);
-    if (download->security_context) SafeArrayDestroy(download->security_context);
     SysFreeString(download->correlation_vector);
     SysFreeString(download->decryption_info);
     SysFreeString(download->integrity_info);
@@ -1444,7 +1461,7 @@ BOOL download_matches(struct do_job *job, const DO_DOWNLOAD_ENUM_CATEGORY *categ
 /* Tags of the download's block in its job's record; the job's own fields
  * (priority, headers, security flags, no-progress timeout, the file) are
  * in the job's part.  Callback and stream are the client's objects and are
- * not kept; neither is SecurityContext, which nothing uses. */
+ * not kept; neither is SecurityContext (docs/gaps.md). */
 enum
 {
     DL_STARTED = 1,

@@ -54,6 +54,11 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 #define MIN_ERROR_RETRY_MS   5000
 /* a cache server that sends nothing for this long is given up on */
 #define CACHE_TIMEOUT_MS     30000
+/* While a foreground transfer runs, the background ones together read no
+ * more than this many bytes a second: enough to keep their connections
+ * alive, not enough to matter (BITS and DO: background transfers use idle
+ * bandwidth only, foreground ones all that is available). */
+#define BACKGROUND_TRICKLE   MIN_READ_SIZE
 
 static CRITICAL_SECTION engine_cs;
 static BOOL engine_started;
@@ -64,6 +69,12 @@ static ULONG active_transfers;
 static LONG worker_count;
 static HANDLE workers_idle;      /* manual-reset, set while worker_count == 0 */
 static BOOL shutting_down;
+
+/* foreground transfers under way; background reads trickle while any runs */
+static CRITICAL_SECTION foreground_cs;
+static volatile LONG foreground_transfers;
+static HANDLE foreground_idle;   /* manual-reset, set while foreground_transfers == 0 */
+static ULONGLONG trickle_next;   /* when the next background read may start; under foreground_cs */
 
 /* ------------------------------------------------------------------ callbacks */
 
@@ -246,6 +257,7 @@ static BOOL is_transient(HRESULT hr)
     case ERROR_WINHTTP_SECURE_FAILURE:
     case ERROR_WINHTTP_REDIRECT_FAILED:
     case ERROR_WINHTTP_LOGIN_FAILURE:
+    case ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED:   /* the same certificate will not do next time */
         return FALSE;
     }
     /* the network errors: refused, reset, timed out, name lookup, ... */
@@ -281,6 +293,7 @@ struct run_context
     struct job_credential credentials[MAX_JOB_CREDENTIALS];
     ULONG credential_count;
     LONG generation;
+    struct do_job *job;  /* whose run this is (the worker's reference) */
     BYTE *buffer;
     DWORD read_size;     /* adapts between MIN_READ_SIZE and READ_BUFFER_SIZE */
 };
@@ -300,6 +313,8 @@ static void run_context_clear(struct run_context *ctx)
         free(ctx->credentials[i].user);
         free(ctx->credentials[i].password);
     }
+    if (ctx->settings.client_cert) CertFreeCertificateContext(ctx->settings.client_cert);
+    ctx->settings.client_cert = NULL;
     ctx->session = ctx->cache_session = NULL;
     ctx->proxy_list = ctx->proxy_bypass = ctx->custom_headers = ctx->custom_auth_headers = NULL;
     ctx->credential_count = 0;
@@ -326,6 +341,12 @@ static void run_context_capture(struct do_job *job, struct run_context *ctx)
     ctx->settings.proxy_list = ctx->proxy_list;
     ctx->settings.proxy_bypass = ctx->proxy_bypass;
     ctx->settings.security_flags = job->security_flags;
+    /* a certificate named by its store and not found since the service
+     * started (a record read back) is looked for again */
+    if (job->cert_by_store && !job->client_cert &&
+        FAILED(cert_find_in_store(job->cert_location, job->cert_store, job->cert_hash, NULL, &job->client_cert)))
+        WARN("job %s: its client certificate is not in %s\n", debugstr_guid(&job->id), debugstr_w(job->cert_store));
+    if (job->client_cert) ctx->settings.client_cert = CertDuplicateCertificateContext(job->client_cert);
     /* a stalled server is given up on after the no-progress timeout, 60 s at most */
     ctx->settings.timeout_ms = (timeout < 1 ? 1 : timeout > 60 ? 60 : timeout) * 1000;
     ctx->generation = job->run_generation;
@@ -352,6 +373,7 @@ struct file_fetch
     BOOL via_cache;             /* the current request went to a cache server ... */
     WCHAR *request_url;         /* ... at this URL */
     UINT64 cache_mark;          /* bytes done when the current source took over */
+    BOOL fatal;         /* the sink failed: an error retrying cannot mend */
 };
 
 static BOOL run_is_current(struct file_fetch *fetch)
@@ -366,6 +388,41 @@ static void count_wire(struct file_fetch *fetch, UINT64 wire)
     else fetch->file->bytes_from_http += wire;
 }
 
+/* The temp file was deleted behind our back: its bytes are gone.  As on
+ * Windows, that is an error of its own (ERROR_FILE_NOT_FOUND), never a
+ * silent start from zero; the file's progress is reset, so the next
+ * Resume / Start downloads it again.  Bytes of ranges a download appended
+ * after an earlier Transferred (range_base) cannot come back that way: such
+ * a file keeps failing until the client aborts it.  Under job->cs. */
+static HRESULT temp_lost(struct file_fetch *fetch)
+{
+    struct do_file *file = fetch->file;
+
+    WARN("the temp file %s of %s is gone\n", debugstr_w(file->temp_name), debugstr_w(file->remote_name));
+    file_close_writer(file);
+    if (!file->range_base)
+    {
+        file->bytes_done = 0;
+        free(file->etag);
+        free(file->last_modified);
+        file->etag = file->last_modified = NULL;
+        job_touch(fetch->job);
+    }
+    fetch->fatal = TRUE;
+    return HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+}
+
+/* Was the temp file deleted while we hold it open?  Windows shows a pending
+ * or POSIX-style delete through the handle; Wine unlinks only at the last
+ * close, which transfer_file checks for. */
+static BOOL temp_deleted(HANDLE handle)
+{
+    FILE_STANDARD_INFO info;
+
+    if (!GetFileInformationByHandleEx(handle, FileStandardInfo, &info, sizeof(info))) return FALSE;
+    return info.DeletePending || !info.NumberOfLinks;
+}
+
 /* Hand received bytes to a stream sink.  IStream::Write is a call into the
  * client, so it is made without the job's lock.  Order needs no lock: a job
  * has one worker at a time and it fetches pieces in local order, so the
@@ -378,7 +435,9 @@ static HRESULT store_stream_bytes(struct file_fetch *fetch, UINT64 local, const 
     HRESULT hr = S_OK;
 
     EnterCriticalSection(&fetch->job->cs);
-    if (!fetch->file->stream || !run_is_current(fetch))
+    /* taken back, or replaced by another (before any byte counted): the
+     * worker starts the file over with whatever sink it has now */
+    if (fetch->file->stream != fetch->stream || !run_is_current(fetch))
         hr = E_ABORT;
     else if (local != fetch->file->bytes_done)
     {
@@ -389,16 +448,27 @@ static HRESULT store_stream_bytes(struct file_fetch *fetch, UINT64 local, const 
     LeaveCriticalSection(&fetch->job->cs);
     if (FAILED(hr)) return hr;
 
-    if (size && SUCCEEDED(hr = IStream_Write(fetch->stream, data, size, &written)) && written != size)
-        hr = STG_E_MEDIUMFULL;
+    /* No pcbWritten: across processes it comes back through the proxy, and a
+     * client that never writes it (Microsoft's SDK stream does not) reads as
+     * "0 bytes taken".  S_OK means every byte was taken, as ISequentialStream
+     * documents it; only a failure code is an error, and then none of this
+     * write's bytes count (docs/gaps.md). */
+    if (size) hr = IStream_Write(fetch->stream, data, size, NULL);
+    if (SUCCEEDED(hr)) written = size;
     /* E_ABORT means "stopped by Pause/Abort" to the worker, not a failure */
     if (hr == E_ABORT) hr = STG_E_WRITEFAULT;
-    if (FAILED(hr)) WARN("IStream::Write failed: %#lx (%lu of %lu written)\n", hr, written, size);
+    if (FAILED(hr))
+    {
+        WARN("IStream::Write of %lu bytes failed: %#lx\n", size, hr);
+        fetch->fatal = TRUE;
+    }
 
     EnterCriticalSection(&fetch->job->cs);
     /* what the client got is counted even if the run ended meanwhile: a
-     * resume must go on right after it */
-    fetch->file->bytes_done += min(written, size);
+     * resume must go on right after it; bytes that went to a stream the
+     * client has replaced meanwhile are not the new stream's */
+    if (fetch->file->stream != fetch->stream) written = 0;
+    fetch->file->bytes_done += written;
     count_wire(fetch, wire);
     fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
     if (written) fetch->job->last_progress_tick = GetTickCount64();
@@ -434,6 +504,12 @@ static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *d
             LeaveCriticalSection(&fetch->job->cs);
             return HRESULT_FROM_WIN32(error ? error : ERROR_WRITE_FAULT);
         }
+        if (temp_deleted(fetch->file->write_handle))
+        {
+            HRESULT hr = temp_lost(fetch);
+            LeaveCriticalSection(&fetch->job->cs);
+            return hr;
+        }
     }
     fetch->file->bytes_done += size;
     count_wire(fetch, wire);
@@ -445,14 +521,44 @@ static HRESULT store_bytes(struct file_fetch *fetch, UINT64 local, const BYTE *d
     return S_OK;
 }
 
-/* One read of the body, sized to how fast the body comes. */
+/* A background transfer while a foreground one runs: wait for this read's
+ * turn in the trickle all background transfers share.  FALSE if the run was
+ * stopped meanwhile. */
+static BOOL wait_background_turn(struct run_context *ctx)
+{
+    HANDLE handles[2] = { ctx->job->wake_event, foreground_idle };
+    ULONGLONG now = GetTickCount64(), turn;
+    DWORD ret;
+
+    if (ctx->job->priority == BG_JOB_PRIORITY_FOREGROUND || !foreground_transfers) return TRUE;
+    EnterCriticalSection(&foreground_cs);
+    turn = max(now, trickle_next);
+    trickle_next = turn + 1000ull * MIN_READ_SIZE / BACKGROUND_TRICKLE;
+    LeaveCriticalSection(&foreground_cs);
+    if (turn <= now) return TRUE;
+    ret = WaitForMultipleObjects(2, handles, FALSE, (DWORD)(turn - now));
+    if (ret != WAIT_OBJECT_0) return TRUE;
+    /* the run was stopped: the HTTP layer must see it too */
+    SetEvent(ctx->job->wake_event);
+    return FALSE;
+}
+
+/* One read of the body, sized to how fast the body comes; a small one when
+ * a foreground transfer has the bandwidth. */
 static HRESULT read_body(struct run_context *ctx, struct http_request *req, DWORD *read)
 {
-    ULONGLONG start = GetTickCount64(), took;
+    ULONGLONG start, took;
+    DWORD size;
+    BOOL trickle;
     HRESULT hr;
 
     if (!ctx->read_size) ctx->read_size = MIN_READ_SIZE * 4;
-    if (FAILED(hr = http_request_read(req, ctx->buffer, ctx->read_size, read))) return hr;
+    trickle = ctx->job->priority != BG_JOB_PRIORITY_FOREGROUND && foreground_transfers;
+    if (trickle && !wait_background_turn(ctx)) return E_ABORT;
+    size = trickle ? MIN_READ_SIZE : ctx->read_size;
+    start = GetTickCount64();
+    if (FAILED(hr = http_request_read(req, ctx->buffer, size, read))) return hr;
+    if (trickle) return S_OK;
     took = GetTickCount64() - start;
     if (*read == ctx->read_size && took < FAST_READ_MS && ctx->read_size < READ_BUFFER_SIZE)
         ctx->read_size *= 2;
@@ -1023,22 +1129,32 @@ static BOOL cache_failover(struct file_fetch *fetch, HRESULT *hr, UINT64 *done)
     return TRUE;
 }
 
-/* Open (or reopen) the temp file; its size must match what we counted, else
- * something outside us changed it and the file starts over.  The handle is
- * published on the file only while the run is still current. */
+/* Open (or reopen) the temp file.  One we counted bytes in must still be
+ * there (temp_lost); its size must match what we counted, else something
+ * outside us changed it and the file starts over.  The handle is published
+ * on the file only while the run is still current. */
 static HRESULT open_temp(struct file_fetch *fetch, const WCHAR *temp, UINT64 *done)
 {
     LARGE_INTEGER size, pos;
     BOOL given_up = FALSE;
     HRESULT hr = S_OK;
     HANDLE handle;
+    DWORD error;
 
     /* FILE_SHARE_WRITE: the store may still be flushing the previous run's
      * handle through a duplicate of it (store_sync_temp, save_one); the file
      * is the same, and it must not keep a new run from opening it */
     handle = CreateFileW(temp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-    if (handle == INVALID_HANDLE_VALUE) return HRESULT_FROM_WIN32(GetLastError());
+                         NULL, *done ? OPEN_EXISTING : OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (handle == INVALID_HANDLE_VALUE)
+    {
+        error = GetLastError();
+        if (!*done || error != ERROR_FILE_NOT_FOUND) return HRESULT_FROM_WIN32(error);
+        EnterCriticalSection(&fetch->job->cs);
+        hr = run_is_current(fetch) ? temp_lost(fetch) : E_ABORT;
+        LeaveCriticalSection(&fetch->job->cs);
+        return hr;
+    }
     if (!GetFileSizeEx(handle, &size)) size.QuadPart = 0;
 
     EnterCriticalSection(&fetch->job->cs);
@@ -1078,7 +1194,7 @@ static HRESULT open_temp(struct file_fetch *fetch, const WCHAR *temp, UINT64 *do
 }
 
 static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct run_context *ctx,
-                             BG_ERROR_CONTEXT *context)
+                             BG_ERROR_CONTEXT *context, BOOL *fatal)
 {
     struct file_fetch fetch = { 0 };
     WCHAR *temp = NULL;
@@ -1126,6 +1242,11 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     file_close_writer(file);
     /* given up on by Cancel or Complete while we were busy: its bytes go too */
     if (job_is_final(job) && !file->completed) file_delete_temp(file);
+    /* a file deleted while we wrote it is gone once we let go of it (Wine
+     * unlinks at the last close): never call that transferred */
+    else if (SUCCEEDED(hr) && !fetch.stream && run_is_current(&fetch) &&
+             GetFileAttributesW(temp) == INVALID_FILE_ATTRIBUTES && GetLastError() == ERROR_FILE_NOT_FOUND)
+        hr = temp_lost(&fetch);
     LeaveCriticalSection(&job->cs);
     cache_route_clear(&fetch.route);
     free(fetch.request_url);
@@ -1133,6 +1254,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     free(temp);
     if (fetch.stream) IStream_Release(fetch.stream);
     *context = fetch.context;
+    *fatal = fetch.fatal;
     return hr;
 }
 
@@ -1161,6 +1283,20 @@ static void schedule_retry(struct do_job *job, DWORD retry_after)
     start_job_timer(job, (DWORD)(min(retry, max(deadline, now)) - now), TRUE);
 }
 
+static void foreground_begin(void)
+{
+    EnterCriticalSection(&foreground_cs);
+    if (!foreground_transfers++) ResetEvent(foreground_idle);
+    LeaveCriticalSection(&foreground_cs);
+}
+
+static void foreground_end(void)
+{
+    EnterCriticalSection(&foreground_cs);
+    if (!--foreground_transfers) SetEvent(foreground_idle);
+    LeaveCriticalSection(&foreground_cs);
+}
+
 static void finish_worker(struct do_job *job)
 {
     EnterCriticalSection(&engine_cs);
@@ -1176,10 +1312,11 @@ static DWORD CALLBACK worker_proc(void *arg)
     struct run_context ctx = { 0 };
     struct do_file *file;
     BG_ERROR_CONTEXT context;
-    BOOL requeue;
+    BOOL requeue, fatal, foreground;
     HRESULT hr, init;
 
     TRACE("worker for job %s starts\n", debugstr_guid(&job->id));
+    ctx.job = job;
     if (!(ctx.buffer = malloc(READ_BUFFER_SIZE))) ERR("no memory for the read buffer\n");
     /* a stream sink is a proxy to the client's object: calls need an apartment */
     init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
@@ -1213,10 +1350,13 @@ static DWORD CALLBACK worker_proc(void *arg)
             job_clear_error(job);
             job_set_state(job, BG_JOB_STATE_TRANSFERRING);
         }
+        foreground = job->priority == BG_JOB_PRIORITY_FOREGROUND;
         LeaveCriticalSection(&job->cs);
         engine_notify(job);
 
-        hr = transfer_file(job, file, &ctx, &context);
+        if (foreground) foreground_begin();
+        hr = transfer_file(job, file, &ctx, &context, &fatal);
+        if (foreground) foreground_end();
 
         EnterCriticalSection(&job->cs);
         if (ctx.generation != job->run_generation)
@@ -1232,7 +1372,7 @@ static DWORD CALLBACK worker_proc(void *arg)
         if (HRESULT_CODE(hr) == ERROR_WINHTTP_SECURE_FAILURE && HRESULT_FACILITY(hr) == FACILITY_WIN32)
             hr = DO_E_HTTP_CERT_VALIDATION;
         job_set_error(job, hr, context, file);
-        if (is_transient(hr))
+        if (!fatal && is_transient(hr))
         {
             job_set_state(job, BG_JOB_STATE_TRANSIENT_ERROR);
             schedule_retry(job, file->retry_after);
@@ -1413,9 +1553,12 @@ HRESULT engine_startup(void)
     if (!engine_started)
     {
         InitializeCriticalSection(&engine_cs);
+        InitializeCriticalSection(&foreground_cs);
         engine_started = TRUE;
     }
     if (!workers_idle && !(workers_idle = CreateEventW(NULL, TRUE, TRUE, NULL))) return HRESULT_FROM_WIN32(GetLastError());
+    if (!foreground_idle && !(foreground_idle = CreateEventW(NULL, TRUE, TRUE, NULL)))
+        return HRESULT_FROM_WIN32(GetLastError());
     shutting_down = FALSE;
     cache_startup();
     return S_OK;

@@ -81,11 +81,87 @@ HRESULT file_check_remote_name(const WCHAR *name)
     return url_check(name, name ? lstrlenW(name) : 0);
 }
 
-static BOOL is_absolute_path(const WCHAR *path)
+static BOOL is_separator(WCHAR c)
 {
-    if (path[0] == '\\' && path[1] == '\\') return TRUE;   /* UNC */
+    return c == '\\' || c == '/';
+}
+
+static BOOL is_drive_root(const WCHAR *path)
+{
     return ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
-           path[1] == ':' && (path[2] == '\\' || path[2] == '/');
+           path[1] == ':' && is_separator(path[2]);
+}
+
+/* "server\share\...": both parts non-empty and something after them */
+static BOOL is_unc_tail(const WCHAR *p)
+{
+    int parts;
+
+    for (parts = 0; parts < 2; parts++)
+    {
+        if (!*p || is_separator(*p)) return FALSE;
+        while (*p && !is_separator(*p)) p++;
+        if (!*p) return FALSE;
+        p++;
+    }
+    return TRUE;
+}
+
+static BOOL is_unc(const WCHAR *path)
+{
+    return is_separator(path[0]) && is_separator(path[1]) && is_unc_tail(path + 2);
+}
+
+/* Is a local name a name Win32 would create a file under?  Every syntax
+ * refusal of a local name is made here, for IDODownload's LocalPath,
+ * IDeliveryOptimizationFile2's DownloadSinkFilePath and the local names of
+ * AddFile / AddFileSet / AddFileWithRanges, with the answer CreateFile gives
+ * where it has one (docs/gaps.md, "Local paths"):
+ *   NULL or empty                                   E_INVALIDARG (documented)
+ *   a character no Win32 name may hold (below 32, < > " | ? * and ':' past
+ *   the drive), a "\\.\" device path, or no name
+ *   after the last separator                        ERROR_INVALID_NAME
+ *   a component over 255 characters, or the whole
+ *   path 32,767 characters or more                  ERROR_FILENAME_EXCED_RANGE
+ *   not fully qualified (relative, "\x", "C:x")     E_INVALIDARG
+ * Characters are checked first: a relative path holding a '?' is an invalid
+ * name, which is one of the answers DoSvc gives Microsoft's own test. */
+HRESULT file_check_path_syntax(const WCHAR *path)
+{
+    const WCHAR *rest, *p;
+    size_t component = 0;
+    BOOL unc_prefix = FALSE;
+
+    if (!path || !*path) return E_INVALIDARG;
+    if (lstrlenW(path) >= 32767) return HRESULT_FROM_WIN32(ERROR_FILENAME_EXCED_RANGE);
+
+    rest = path;
+    if (is_separator(path[0]) && is_separator(path[1]) && (path[2] == '?' || path[2] == '.') &&
+        is_separator(path[3]))
+    {
+        /* "\\?\" only turns normalisation off; "\\.\" names devices, never files */
+        if (path[2] == '.') return HRESULT_FROM_WIN32(ERROR_INVALID_NAME);
+        rest = path + 4;
+        if (!wcsnicmp(rest, L"UNC", 3) && is_separator(rest[3]))
+        {
+            rest += 4;
+            unc_prefix = TRUE;
+        }
+    }
+    for (p = rest; *p; p++)
+    {
+        if (is_separator(*p))
+        {
+            component = 0;
+            continue;
+        }
+        if (*p < 32 || wcschr(L"<>\"|?*", *p) || (*p == ':' && !(p == rest + 1 && iswalpha(rest[0]))))
+            return HRESULT_FROM_WIN32(ERROR_INVALID_NAME);
+        if (++component > 255) return HRESULT_FROM_WIN32(ERROR_FILENAME_EXCED_RANGE);
+    }
+    if (unc_prefix ? !is_unc_tail(rest) : !is_drive_root(rest) && !is_unc(rest)) return E_INVALIDARG;
+    if (is_separator(p[-1])) return HRESULT_FROM_WIN32(ERROR_INVALID_NAME);
+    return S_OK;
 }
 
 /* The directory part of a path, or NULL. */
@@ -99,7 +175,7 @@ static WCHAR *directory_of(const WCHAR *path)
     if (!(dir = malloc((slash - path + 2) * sizeof(WCHAR)))) return NULL;
     memcpy(dir, path, (slash - path) * sizeof(WCHAR));
     dir[slash - path] = 0;
-    if (slash - path == 2 && dir[1] == ':') lstrcatW(dir, L"\\");   /* "C:" means something else */
+    if (slash > path && slash[-1] == ':') lstrcatW(dir, L"\\");   /* "C:" means something else */
     return dir;
 }
 
@@ -134,7 +210,7 @@ HRESULT file_check_local_name(const WCHAR *name)
     WCHAR *dir;
     HRESULT hr;
 
-    if (!name || !*name || lstrlenW(name) >= 32767 || !is_absolute_path(name)) return E_INVALIDARG;
+    if (FAILED(hr = file_check_path_syntax(name))) return hr;
     /* CreateFile would open the device, not a file */
     if (path_is_device(name)) return E_INVALIDARG;
     attrs = GetFileAttributesW(name);
@@ -292,6 +368,12 @@ HRESULT file_commit(struct do_file *file)
     DWORD attrs;
 
     if (file->completed) return S_OK;
+    /* a stream sink has every byte already; there is nothing to rename */
+    if (file->stream)
+    {
+        file->completed = TRUE;
+        return S_OK;
+    }
     file_close_writer(file);
     if (!file->temp_name || !file->local_name) return DO_E_LOCALPATH_NOT_SET;
     /* a read-only file is not replaced: Windows refuses, Wine's MoveFileEx would not */
@@ -305,6 +387,16 @@ HRESULT file_commit(struct do_file *file)
     }
     file->completed = TRUE;
     return S_OK;
+}
+
+/* The file's stream sink, which the caller now owns and must release
+ * outside the job's lock (it is a call into the client).  Under cs. */
+IStream *file_take_stream(struct do_file *file)
+{
+    IStream *stream = file->stream;
+
+    file->stream = NULL;
+    return stream;
 }
 
 /* ------------------------------------------------------------------ IBackgroundCopyFile5 */
@@ -727,7 +819,17 @@ static HRESULT WINAPI do_file2_GetProperty(IDeliveryOptimizationFile2 *iface, DO
             V_UI8(value) = size;
         }
         break;
-    default:   /* stream sinks are never set on this generation's files */
+    case DOFilePropertyId_DownloadSinkInterface:
+        /* a reference for the caller; a proxy's AddRef does not leave the process */
+        if (!file->stream) hr = E_NOT_SET;
+        else
+        {
+            V_VT(value) = VT_UNKNOWN;
+            V_UNKNOWN(value) = (IUnknown *)file->stream;
+            IUnknown_AddRef(V_UNKNOWN(value));
+        }
+        break;
+    default:   /* DownloadSinkMemoryStream, which is never taken */
         hr = E_NOT_SET;
         break;
     }
@@ -748,6 +850,12 @@ static HRESULT set_sink_path(struct do_file *file, const WCHAR *path)
 
     if (FAILED(hr = file_check_local_name(path))) return hr;
     if (!(copy = strdupW(path))) return E_OUTOFMEMORY;
+    /* one sink per file */
+    if (file->stream)
+    {
+        free(copy);
+        return DO_E_FILE_DOWNLOADSINK_ALREADY_SET;
+    }
     /* the bytes already written live in a temp file next to the old path */
     if (file->bytes_done || file->transferred)
     {
@@ -758,6 +866,24 @@ static HRESULT set_sink_path(struct do_file *file, const WCHAR *path)
     file->local_name = copy;
     free(file->temp_name);
     file->temp_name = NULL;
+    file->stream_lost = FALSE;
+    return S_OK;
+}
+
+/* DownloadSinkInterface: the bytes go to the client's IStream, as an
+ * IDODownload's StreamInterface, in the file sink's layout (ranges back to
+ * back in offset order).  One sink per file; none once bytes went to one.
+ * NULL takes the stream back.  Under cs; *stream is swapped with the old one. */
+static HRESULT set_sink_stream(struct do_file *file, IStream **stream)
+{
+    IStream *old;
+
+    if (*stream && file->local_name) return DO_E_FILE_DOWNLOADSINK_ALREADY_SET;
+    if (file->bytes_done || file->transferred) return DO_E_INVALID_STATE;
+    old = file->stream;
+    file->stream = *stream;
+    *stream = old;
+    if (file->stream) file->stream_lost = FALSE;
     return S_OK;
 }
 
@@ -765,6 +891,7 @@ static HRESULT WINAPI do_file2_SetProperty(IDeliveryOptimizationFile2 *iface, DO
 {
     struct do_file *file = impl_from_IDeliveryOptimizationFile2(iface);
     struct do_job *job = file->job;
+    IStream *stream = NULL;
     VARTYPE vt;
     HRESULT hr = S_OK;
     BSTR str = NULL;
@@ -778,11 +905,16 @@ static HRESULT WINAPI do_file2_SetProperty(IDeliveryOptimizationFile2 *iface, DO
     case DOFilePropertyId_DownloadSinkFilePath: vt = VT_BSTR; break;
     case DOFilePropertyId_IntegrityCheckMandatory: vt = VT_BOOL; break;
     case DOFilePropertyId_TotalSizeBytes: vt = VT_UI8; break;
-    case DOFilePropertyId_DownloadSinkInterface: return E_NOTIMPL;
+    case DOFilePropertyId_DownloadSinkInterface: vt = VT_UNKNOWN; break;
     case DOFilePropertyId_DownloadSinkMemoryStream: return DO_E_MEMORYSTREAM_DOWNLOAD_NOT_SUPPORTED;
     default: return DO_E_UNKNOWN_PROPERTY_ID;
     }
     if (FAILED(hr = check_variant(value, vt))) return hr;
+    /* DO only ever calls Write, but asks for IStream (as for StreamInterface);
+     * asking is a call into the client, so it is made before taking the lock */
+    if (vt == VT_UNKNOWN && V_UNKNOWN(value) &&
+        FAILED(IUnknown_QueryInterface(V_UNKNOWN(value), &IID_IStream, (void **)&stream)))
+        return E_NOINTERFACE;
     if (vt == VT_BSTR && id != DOFilePropertyId_DownloadSinkFilePath &&
         !(str = SysAllocString(V_BSTR(value) ? V_BSTR(value) : L"")))
         return E_OUTOFMEMORY;
@@ -813,11 +945,16 @@ static HRESULT WINAPI do_file2_SetProperty(IDeliveryOptimizationFile2 *iface, DO
     case DOFilePropertyId_TotalSizeBytes:
         file->size_hint = V_UI8(value);
         break;
+    case DOFilePropertyId_DownloadSinkInterface:
+        hr = set_sink_stream(file, &stream);
+        break;
     default:
         break;
     }
     if (SUCCEEDED(hr)) job_touch(job);
     LeaveCriticalSection(&job->cs);
+    /* the one replaced, or refused: releasing it is a call into the client */
+    if (stream) IStream_Release(stream);
     SysFreeString(str);
     if (SUCCEEDED(hr)) engine_notify(job);
     return hr;

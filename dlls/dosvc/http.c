@@ -43,6 +43,7 @@ struct http_session
     BOOL autodetect_proxy;
     ULONG security_flags;
     DWORD timeout_ms;
+    const CERT_CONTEXT *client_cert;   /* our own reference, or NULL */
 };
 
 /* One request handle and what its status callback reported last. */
@@ -173,6 +174,7 @@ HRESULT http_session_create(const struct http_settings *settings, struct http_se
                              WINHTTP_CALLBACK_FLAG_ALL_COMPLETIONS | WINHTTP_CALLBACK_FLAG_HANDLES, 0);
     session->security_flags = settings->security_flags;
     session->timeout_ms = settings->timeout_ms;
+    if (settings->client_cert) session->client_cert = CertDuplicateCertificateContext(settings->client_cert);
     if (direct_connection(settings)) session->native = native_pool_create();
     *out = session;
     return S_OK;
@@ -183,6 +185,7 @@ void http_session_destroy(struct http_session *session)
     if (!session) return;
     native_pool_destroy(session->native);
     WinHttpCloseHandle(session->session);
+    if (session->client_cert) CertFreeCertificateContext(session->client_cert);
     free(session);
 }
 
@@ -412,6 +415,11 @@ static void apply_security(struct http_session *session, HINTERNET request, BOOL
 
     if (secure)
     {
+        /* WinHTTP finds the private key through the context's properties */
+        if (session->client_cert &&
+            !WinHttpSetOption(request, WINHTTP_OPTION_CLIENT_CERT_CONTEXT, (void *)session->client_cert,
+                              sizeof(CERT_CONTEXT)))
+            WARN("cannot set the client certificate: %lu\n", GetLastError());
         value = 0;
         if (flags & BG_SSL_IGNORE_CERT_CN_INVALID) value |= SECURITY_FLAG_IGNORE_CERT_CN_INVALID;
         if (flags & BG_SSL_IGNORE_CERT_DATE_INVALID) value |= SECURITY_FLAG_IGNORE_CERT_DATE_INVALID;

@@ -18,6 +18,7 @@ struct http_settings
     const WCHAR *proxy_list;
     const WCHAR *proxy_bypass;
     ULONG security_flags;        /* BG_SSL_* and BG_HTTP_REDIRECT_POLICY_* */
+    const CERT_CONTEXT *client_cert;   /* shown to https servers that ask for one, or NULL */
     DWORD timeout_ms;            /* resolve, connect, send and receive */
 };
 

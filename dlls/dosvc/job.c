@@ -211,8 +211,11 @@ static HRESULT WINAPI job_QueryInterface(IBackgroundCopyJob5 *iface, REFIID riid
     TRACE("%p, %s, %p.\n", iface, debugstr_guid(riid), out);
 
     if (!out) return E_POINTER;
+    /* Job2/3/4 are undocumented for DO, but BITS-era programs probe Job3 for
+     * "BITS 2.0 or later"; Job5 extends them all, so one vtable answers every one */
     if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IBackgroundCopyJob) ||
-        IsEqualGUID(riid, &IID_IBackgroundCopyJob5))
+        IsEqualGUID(riid, &IID_IBackgroundCopyJob2) || IsEqualGUID(riid, &IID_IBackgroundCopyJob3) ||
+        IsEqualGUID(riid, &IID_IBackgroundCopyJob4) || IsEqualGUID(riid, &IID_IBackgroundCopyJob5))
         *out = &job->IBackgroundCopyJob5_iface;
     else if (IsEqualGUID(riid, &IID_IBackgroundCopyJobHttpOptions))
         *out = &job->IBackgroundCopyJobHttpOptions_iface;
@@ -251,6 +254,8 @@ static void job_destroy(struct do_job *job)
     free(job->files);
     job_clear_error(job);
     if (job->callback) IBackgroundCopyCallback_Release(job->callback);
+    if (job->client_cert) CertFreeCertificateContext(job->client_cert);
+    free(job->cert_store);
     free(job->display_name);
     free(job->description);
     free(job->owner);
@@ -390,7 +395,10 @@ static HRESULT WINAPI job_Resume(IBackgroundCopyJob5 *iface)
     else
     {
         for (i = 0; i < job->file_count; i++)
-            if (!job->files[i]->local_name) hr = DO_E_FILE_DOWNLOADSINK_UNSPECIFIED;
+        {
+            struct do_file *file = job->files[i];
+            if (!file->transferred && !file->local_name && !file->stream) hr = DO_E_FILE_DOWNLOADSINK_UNSPECIFIED;
+        }
     }
     if (SUCCEEDED(hr))
     {
@@ -417,6 +425,26 @@ static HRESULT WINAPI job_Resume(IBackgroundCopyJob5 *iface)
     return hr;
 }
 
+/* A job that is over lets go of its files' stream sinks.  Under cs; the
+ * streams are released by release_streams, outside the lock. */
+static IStream **take_streams(struct do_job *job, ULONG *count)
+{
+    IStream **streams;
+    ULONG i;
+
+    *count = 0;
+    if (!(streams = malloc(max(job->file_count, 1) * sizeof(*streams)))) return NULL;
+    for (i = 0; i < job->file_count; i++)
+        if ((streams[*count] = file_take_stream(job->files[i]))) (*count)++;
+    return streams;
+}
+
+static void release_streams(IStream **streams, ULONG count)
+{
+    while (count--) IStream_Release(streams[count]);
+    free(streams);
+}
+
 static void delete_temp_files(struct do_job *job, BOOL keep_transferred)
 {
     ULONG i;
@@ -428,6 +456,8 @@ static void delete_temp_files(struct do_job *job, BOOL keep_transferred)
 static HRESULT WINAPI job_Cancel(IBackgroundCopyJob5 *iface)
 {
     struct do_job *job = impl_from_IBackgroundCopyJob5(iface);
+    IStream **streams = NULL;
+    ULONG stream_count = 0;
     HRESULT hr;
 
     TRACE("%p.\n", iface);
@@ -438,10 +468,12 @@ static HRESULT WINAPI job_Cancel(IBackgroundCopyJob5 *iface)
         /* a worker still reading finds its temp file closed and gives up */
         engine_stop_run(job);
         delete_temp_files(job, FALSE);
+        streams = take_streams(job, &stream_count);
         job_clear_error(job);
         job_set_state(job, BG_JOB_STATE_CANCELLED);
     }
     LeaveCriticalSection(&job->cs);
+    if (streams) release_streams(streams, stream_count);
     if (SUCCEEDED(hr))
     {
         engine_notify(job);
@@ -454,9 +486,10 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
 {
     struct do_job *job = impl_from_IBackgroundCopyJob5(iface);
     struct do_file *failed = NULL;
+    IStream **streams = NULL;
+    ULONG i, stream_count = 0;
     BOOL done = FALSE;
     HRESULT hr;
-    ULONG i;
 
     TRACE("%p.\n", iface);
 
@@ -479,6 +512,8 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
             engine_stop_run(job);
             for (i = 0; i < job->file_count; i++)
                 if (!job->files[i]->transferred) file_delete_temp(job->files[i]);
+            /* a stream got its bytes as they came: Complete only lets go of it */
+            streams = take_streams(job, &stream_count);
             job_clear_error(job);
             job_set_state(job, BG_JOB_STATE_ACKNOWLEDGED);
             done = TRUE;
@@ -492,6 +527,7 @@ static HRESULT WINAPI job_Complete(IBackgroundCopyJob5 *iface)
         }
     }
     LeaveCriticalSection(&job->cs);
+    if (streams) release_streams(streams, stream_count);
     engine_notify(job);
     if (done) manager_remove_job(job);
     return hr;
@@ -1300,45 +1336,129 @@ static ULONG WINAPI http_options_Release(IBackgroundCopyJobHttpOptions *iface)
     return job_Release(&job->IBackgroundCopyJob5_iface);
 }
 
-/* Client certificates come from a certificate store; Wine's WinHTTP cannot
- * present one, so we refuse rather than pretend. */
+/* A certificate named by its store (BITS' way).  The job keeps the name
+ * (location, store, hash: what a record keeps) and the context the engine
+ * hands to WinHTTP. */
+static HRESULT set_client_certificate(struct do_job *job, BG_CERT_STORE_LOCATION location, const WCHAR *store,
+                                      const BYTE *hash, const WCHAR *subject)
+{
+    const CERT_CONTEXT *cert, *old = NULL;
+    WCHAR *store_copy;
+    BYTE found_hash[20];
+    HRESULT hr;
+
+    if (!store || (!hash && !subject)) return E_INVALIDARG;
+    /* BITS: 256 characters with the terminator; its BG_E_STRING_TOO_LONG has no DO twin */
+    if (lstrlenW(store) >= 256) return E_INVALIDARG;
+    if (FAILED(hr = cert_find_in_store(location, store, hash, subject, &cert))) return hr;
+    if (!cert_hash(cert, found_hash) || !(store_copy = strdupW(store)))
+    {
+        CertFreeCertificateContext(cert);
+        return E_OUTOFMEMORY;
+    }
+    EnterCriticalSection(&job->cs);
+    if (SUCCEEDED(hr = check_live(job)))
+    {
+        old = job->client_cert;
+        job->client_cert = cert;
+        cert = NULL;
+        job->cert_by_store = TRUE;
+        job->cert_location = location;
+        free(job->cert_store);
+        job->cert_store = store_copy;
+        store_copy = NULL;
+        memcpy(job->cert_hash, found_hash, sizeof(found_hash));
+        job_touch(job);
+    }
+    LeaveCriticalSection(&job->cs);
+    if (cert) CertFreeCertificateContext(cert);
+    if (old) CertFreeCertificateContext(old);
+    free(store_copy);
+    return hr;
+}
+
 static HRESULT WINAPI http_options_SetClientCertificateByID(IBackgroundCopyJobHttpOptions *iface,
         BG_CERT_STORE_LOCATION location, LPCWSTR store, BYTE *hash)
 {
+    struct do_job *job = impl_from_IBackgroundCopyJobHttpOptions(iface);
+
     TRACE("%p, %d, %s, %p.\n", iface, location, debugstr_w(store), hash);
 
-    if (!store || !hash) return E_INVALIDARG;
-    WARN("client certificates are not supported\n");
-    return HRESULT_FROM_WIN32(ERROR_NOT_SUPPORTED);
+    if (!hash) return E_INVALIDARG;
+    return set_client_certificate(job, location, store, hash, NULL);
 }
 
 static HRESULT WINAPI http_options_SetClientCertificateByName(IBackgroundCopyJobHttpOptions *iface,
         BG_CERT_STORE_LOCATION location, LPCWSTR store, LPCWSTR subject)
 {
+    struct do_job *job = impl_from_IBackgroundCopyJobHttpOptions(iface);
+
     TRACE("%p, %d, %s, %s.\n", iface, location, debugstr_w(store), debugstr_w(subject));
 
-    if (!store || !subject) return E_INVALIDARG;
-    WARN("client certificates are not supported\n");
-    return HRESULT_FROM_WIN32(ERROR_NOT_SUPPORTED);
+    if (!subject) return E_INVALIDARG;
+    return set_client_certificate(job, location, store, NULL, subject);
 }
 
 static HRESULT WINAPI http_options_RemoveClientCertificate(IBackgroundCopyJobHttpOptions *iface)
 {
+    struct do_job *job = impl_from_IBackgroundCopyJobHttpOptions(iface);
+    const CERT_CONTEXT *old = NULL;
+    HRESULT hr;
+
     TRACE("%p.\n", iface);
-    /* none can have been set */
-    return S_FALSE;
+
+    EnterCriticalSection(&job->cs);
+    if (SUCCEEDED(hr = check_live(job)))
+    {
+        if (!job->cert_by_store) hr = S_FALSE;   /* documented: none was set */
+        else
+        {
+            old = job->client_cert;
+            job->client_cert = NULL;
+            job->cert_by_store = FALSE;
+            free(job->cert_store);
+            job->cert_store = NULL;
+            job_touch(job);
+        }
+    }
+    LeaveCriticalSection(&job->cs);
+    if (old) CertFreeCertificateContext(old);
+    return hr;
 }
 
 static HRESULT WINAPI http_options_GetClientCertificate(IBackgroundCopyJobHttpOptions *iface,
         BG_CERT_STORE_LOCATION *location, LPWSTR *store, BYTE **hash, LPWSTR *subject)
 {
+    struct do_job *job = impl_from_IBackgroundCopyJobHttpOptions(iface);
+    HRESULT hr = S_OK;
+
     TRACE("%p, %p, %p, %p, %p.\n", iface, location, store, hash, subject);
 
     if (!location || !store || !hash || !subject) return E_INVALIDARG;
     *store = *subject = NULL;
     *hash = NULL;
-    /* nothing is ever set (see SetClientCertificateByID) */
-    return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    EnterCriticalSection(&job->cs);
+    /* BITS' documented answer when the job names no certificate */
+    if (!job->cert_by_store) hr = HRESULT_FROM_WIN32(RPC_X_BAD_STUB_DATA);
+    else
+    {
+        *location = job->cert_location;
+        /* the subject of a certificate not found again after a restart is unknown: "" */
+        if (FAILED(hr = return_string(job->cert_store, store)) || !(*subject = cert_subject(job->client_cert)) ||
+            !(*hash = CoTaskMemAlloc(sizeof(job->cert_hash))))
+            hr = E_OUTOFMEMORY;
+        else memcpy(*hash, job->cert_hash, sizeof(job->cert_hash));
+    }
+    LeaveCriticalSection(&job->cs);
+    if (FAILED(hr))
+    {
+        CoTaskMemFree(*store);
+        CoTaskMemFree(*subject);
+        CoTaskMemFree(*hash);
+        *store = *subject = NULL;
+        *hash = NULL;
+    }
+    return hr;
 }
 
 static HRESULT WINAPI http_options_SetCustomHeaders(IBackgroundCopyJobHttpOptions *iface, LPCWSTR headers)

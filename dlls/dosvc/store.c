@@ -69,7 +69,7 @@
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
 #define STORE_MAJOR          1
-#define STORE_MINOR          0
+#define STORE_MINOR          1   /* 1: FILE_STREAM_SINK, TAG_CLIENT_CERT */
 #define HEADER_SIZE          28
 #define MAX_RECORD_SIZE      (64 * 1024 * 1024)
 #define PROGRESS_INTERVAL_MS 1000
@@ -123,6 +123,7 @@ enum
     TAG_CREDENTIAL,          /* block */
     TAG_NOTIFICATION_CLSID,
     TAG_BOOT_TIME,
+    TAG_CLIENT_CERT,         /* minor 1, block: the certificate IBackgroundCopyJobHttpOptions names */
     TAG_FILE = 64,           /* block, one per file in order */
     TAG_DOWNLOAD = 65,       /* block, download.c's */
 };
@@ -134,6 +135,15 @@ enum
     CRED_SCHEME,
     CRED_USER,
     CRED_PASSWORD,           /* CryptProtectData blob of the UTF-16 password */
+};
+
+/* tags inside a TAG_CLIENT_CERT block: what BITS keeps, the certificate
+ * is looked up again when the job next transfers */
+enum
+{
+    CERT_LOCATION = 1,
+    CERT_STORE,
+    CERT_HASH,               /* SHA-1, 20 bytes */
 };
 
 /* tags inside a TAG_FILE block */
@@ -165,6 +175,7 @@ enum
     FILE_TRANSFER_MS,
     FILE_BYTES_FROM_CACHE,
     FILE_CACHE_CONNECTIONS,
+    FILE_STREAM_SINK,        /* minor 1: the bytes went to a client's stream */
 };
 
 static CRITICAL_SECTION store_cs;
@@ -467,10 +478,12 @@ static BOOL store_job_is_durable(struct do_job *job)
     ULONG i;
 
     if (job->internal) return FALSE;
-    /* a stream sink lives in the client: nothing of it can come back */
+    if (!job->download) return TRUE;
+    /* a download's stream sink lives in the client: nothing of it can come
+     * back (a BITS-style job comes back without its streams, see load_file) */
     for (i = 0; i < job->file_count; i++)
         if (job->files[i]->stream) return FALSE;
-    return !job->download || download_is_durable(job);
+    return download_is_durable(job);
 }
 
 static void save_credential(struct store_writer *w, const struct job_credential *cred)
@@ -547,6 +560,7 @@ static void save_file(struct store_writer *w, const struct do_file *file)
     store_put_u32(w, FILE_TRANSFER_MS, file->transfer_ms);
     store_put_u64(w, FILE_BYTES_FROM_CACHE, file->bytes_from_cache);
     store_put_u32(w, FILE_CACHE_CONNECTIONS, file->cache_connections);
+    if (file->stream || file->stream_lost) store_put_u32(w, FILE_STREAM_SINK, 1);
 }
 
 /* The record of a job, header space included; under job->cs.  Callback
@@ -593,6 +607,14 @@ static void save_job(struct store_writer *w, struct do_job *job)
     for (i = 0; i < job->credential_count; i++) save_credential(w, &job->credentials[i]);
     store_put_bytes(w, TAG_NOTIFICATION_CLSID, &job->notification_clsid, sizeof(GUID));
     store_put_u64(w, TAG_BOOT_TIME, boot_time);
+    if (job->cert_by_store)
+    {
+        mark = store_begin_block(w, TAG_CLIENT_CERT);
+        store_put_u32(w, CERT_LOCATION, job->cert_location);
+        store_put_str(w, CERT_STORE, job->cert_store);
+        store_put_bytes(w, CERT_HASH, job->cert_hash, sizeof(job->cert_hash));
+        store_end_block(w, mark);
+    }
     for (i = 0; i < job->file_count; i++)
     {
         mark = store_begin_block(w, TAG_FILE);
@@ -1101,6 +1123,36 @@ static BOOL temp_name_fits(const struct do_file *file)
     return fits;
 }
 
+static BOOL load_client_cert(struct do_job *job, struct store_reader *block)
+{
+    struct store_reader value;
+    BOOL have_hash = FALSE;
+    UINT32 u32;
+    USHORT tag;
+
+    while (store_next(block, &tag, &value))
+    {
+        switch (tag)
+        {
+        case CERT_LOCATION:
+            if (!store_get_u32(&value, &u32)) return FALSE;
+            job->cert_location = u32;
+            break;
+        case CERT_STORE:
+            if (!replace_str(&value, &job->cert_store)) return FALSE;
+            break;
+        case CERT_HASH:
+            if (value.size != sizeof(job->cert_hash)) return FALSE;
+            memcpy(job->cert_hash, value.data, sizeof(job->cert_hash));
+            have_hash = TRUE;
+            break;
+        }
+    }
+    if (block->bad || !job->cert_store || !have_hash) return FALSE;
+    job->cert_by_store = TRUE;
+    return TRUE;
+}
+
 static BOOL load_file(struct do_job *job, struct store_reader *block)
 {
     WCHAR *file_id = NULL, *remote = NULL;
@@ -1193,6 +1245,9 @@ static BOOL load_file(struct do_job *job, struct store_reader *block)
         case FILE_BYTES_FROM_CACHE: field_ok = store_get_u64(&value, &file->bytes_from_cache); break;
         case FILE_CACHE_CONNECTIONS:
             field_ok = store_get_u32(&value, &u32) && ((file->cache_connections = u32), TRUE);
+            break;
+        case FILE_STREAM_SINK:
+            if ((field_ok = store_get_u32(&value, &u32))) file->stream_lost = !!u32;
             break;
         case FILE_SIZE_HINT:
             field_ok = store_get_u64(&value, &u64);
@@ -1319,6 +1374,7 @@ static BOOL load_job(const BYTE *payload, size_t size, struct do_job **out, ULON
             field_ok = store_get_u32(&value, &u32) && ((job->peer_caching_flags = u32), TRUE);
             break;
         case TAG_CREDENTIAL: field_ok = load_credential(job, &value); break;
+        case TAG_CLIENT_CERT: field_ok = load_client_cert(job, &value); break;
         case TAG_NOTIFICATION_CLSID: field_ok = store_get_guid(&value, &job->notification_clsid); break;
         case TAG_BOOT_TIME: field_ok = store_get_u64(&value, record_boot); break;
         case TAG_FILE:
@@ -1439,6 +1495,13 @@ static BOOL recover_file(struct do_file *file, BOOL same_boot)
     BOOL exists;
 
     if (file->completed) return TRUE;
+    if (file->stream_lost && !file->local_name)
+    {
+        /* the bytes went to a stream that died with its client: a file not
+         * yet transferred starts over once the client gives it a new sink */
+        if (!file->transferred) file->bytes_done = 0;
+        return TRUE;
+    }
     exists = file->temp_name && GetFileAttributesExW(file->temp_name, GetFileExInfoStandard, &attrs);
     size = exists ? ((UINT64)attrs.nFileSizeHigh << 32) | attrs.nFileSizeLow : 0;
 

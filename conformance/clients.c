@@ -506,9 +506,10 @@ static void run_sdk_stream_download(const char *name, UINT64 size, UINT count, c
     hr = IDOManager_CreateDownload(manager, &download);
     ok(hr == S_OK && download, "CreateDownload: %#lx\n", hr);
     if (FAILED(hr)) goto done;
-    /* the SDK gives up if this fails; Wine's proxies refuse it for now */
-    CoSetProxyBlanket((IUnknown *)download, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
-                      RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_STATIC_CLOAKING);
+    /* the SDK gives up if this fails */
+    hr = CoSetProxyBlanket((IUnknown *)download, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
+                           RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_STATIC_CLOAKING);
+    ok(hr == S_OK, "SDK: CoSetProxyBlanket(download, IMPERSONATE, STATIC_CLOAKING): %#lx\n", hr);
 
     hr = set_bstr(download, DODownloadProperty_Uri, url_of(path));
     ok(hr == S_OK, "SDK: SetProperty(Uri): %#lx\n", hr);

@@ -272,12 +272,15 @@ const char *dbgstr_guid(const GUID *id)
     return buf;
 }
 
-/* Microsoft's own clients let the service impersonate them. */
-HRESULT set_impersonate(void *proxy)
+/* Microsoft's own clients let the service impersonate them, and give up
+ * when that fails (winget throws, the DO SDK fails the download). */
+HRESULT set_impersonate_(const char *file, int line, void *proxy)
 {
-    return CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
-                             RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL,
-                             EOAC_DEFAULT);
+    HRESULT hr = CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_NONE, COLE_DEFAULT_PRINCIPAL,
+                                   RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_DEFAULT);
+
+    ok_(file, line)(hr == S_OK, "CoSetProxyBlanket(IMPERSONATE): %#lx\n", hr);
+    return hr;
 }
 
 /* CreateJob, and let the service impersonate us on that proxy, as

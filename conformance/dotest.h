@@ -95,7 +95,9 @@ BOOL null_arg_hr(HRESULT hr);
 const char *dbgstr_w(const WCHAR *str);
 const char *dbgstr_guid(const GUID *id);
 /* Let the service impersonate us on this proxy, as Microsoft's clients do. */
-HRESULT set_impersonate(void *proxy);
+HRESULT set_impersonate_(const char *file, int line, void *proxy);
+/* CoSetProxyBlanket(IMPERSONATE) as Microsoft's clients call it, checked */
+#define set_impersonate(proxy) set_impersonate_(__FILE__, __LINE__, (proxy))
 /* create_job() plus set_impersonate() */
 IBackgroundCopyJob *new_job(IBackgroundCopyManager *manager, const WCHAR *prefix, GUID *id);
 /* QueryInterface that checks (documented or [inferred]) and impersonates; NULL on failure */

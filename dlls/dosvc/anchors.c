@@ -30,7 +30,6 @@
  */
 
 #include "dosvc_private.h"
-#include "dosvc_client.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -98,6 +97,7 @@ void anchors_startup(void)
     anchor((IUnknown *)&anchor_job->IBackgroundCopyJob5_iface, &IID_IBackgroundCopyJob);
     anchor((IUnknown *)&anchor_job->IBackgroundCopyJob5_iface, &IID_IBackgroundCopyJob5);
     anchor((IUnknown *)&anchor_job->IBackgroundCopyJob5_iface, &IID_IBackgroundCopyJobHttpOptions);
+    anchor((IUnknown *)&anchor_job->IBackgroundCopyJob5_iface, &IID_IDoClientHttpOptions);
     anchor((IUnknown *)&anchor_job->IBackgroundCopyJob5_iface, &IID_IDeliveryOptimizationJob);
     anchor((IUnknown *)&anchor_job->IBackgroundCopyJob5_iface, &IID_IDeliveryOptimizationJob2);
     if (file)

@@ -34,6 +34,7 @@
 #include "deliveryoptimization.h"
 #include "deliveryoptimizationerrors.h"
 #include "dosvc_marshal.h"
+#include "dosvc_client.h"
 
 #include "wine/debug.h"
 
@@ -180,6 +181,7 @@ struct do_job
     IBackgroundCopyJobHttpOptions IBackgroundCopyJobHttpOptions_iface;
     IDeliveryOptimizationJob IDeliveryOptimizationJob_iface;
     IDeliveryOptimizationJob2 IDeliveryOptimizationJob2_iface;
+    IDoClientHttpOptions IDoClientHttpOptions_iface;     /* for our client-side object */
     LONG refcount;
     CRITICAL_SECTION cs;     /* guards everything below and the job's files */
 

@@ -20,7 +20,6 @@
 
 /* Wine's own tree gets const vtables through __WINESRC__; we ask for them. */
 #include "dosvc_private.h"
-#include "dosvc_client.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 

@@ -223,6 +223,8 @@ static HRESULT WINAPI job_QueryInterface(IBackgroundCopyJob5 *iface, REFIID riid
         *out = &job->IDeliveryOptimizationJob_iface;
     else if (IsEqualGUID(riid, &IID_IDeliveryOptimizationJob2))
         *out = &job->IDeliveryOptimizationJob2_iface;
+    else if (IsEqualGUID(riid, &IID_IDoClientHttpOptions))
+        *out = &job->IDoClientHttpOptions_iface;
     else if (IsEqualGUID(riid, &IID_IMarshal))
         return object_marshal_create((IUnknown *)iface, DOSVC_OBJECT_JOB, &job->id, out);
     else
@@ -1522,6 +1524,60 @@ static const IBackgroundCopyJobHttpOptionsVtbl http_options_vtbl =
     http_options_GetSecurityFlags,
 };
 
+/* ------------------------------------------------------------------ IDoClientHttpOptions */
+
+/* GetClientCertificate for DoSvc's client-side object (include/dosvc_client.idl) */
+
+static inline struct do_job *impl_from_IDoClientHttpOptions(IDoClientHttpOptions *iface)
+{
+    return CONTAINING_RECORD(iface, struct do_job, IDoClientHttpOptions_iface);
+}
+
+static HRESULT WINAPI client_http_options_QueryInterface(IDoClientHttpOptions *iface, REFIID riid, void **out)
+{
+    struct do_job *job = impl_from_IDoClientHttpOptions(iface);
+    return job_QueryInterface(&job->IBackgroundCopyJob5_iface, riid, out);
+}
+
+static ULONG WINAPI client_http_options_AddRef(IDoClientHttpOptions *iface)
+{
+    struct do_job *job = impl_from_IDoClientHttpOptions(iface);
+    return job_AddRef(&job->IBackgroundCopyJob5_iface);
+}
+
+static ULONG WINAPI client_http_options_Release(IDoClientHttpOptions *iface)
+{
+    struct do_job *job = impl_from_IDoClientHttpOptions(iface);
+    return job_Release(&job->IBackgroundCopyJob5_iface);
+}
+
+static HRESULT WINAPI client_http_options_GetClientCertificate(IDoClientHttpOptions *iface, DWORD *location,
+        LPWSTR *store, BYTE hash[20], LPWSTR *subject)
+{
+    struct do_job *job = impl_from_IDoClientHttpOptions(iface);
+    BG_CERT_STORE_LOCATION where = 0;
+    BYTE *blob = NULL;
+    HRESULT hr;
+
+    TRACE("%p, %p, %p, %p, %p.\n", iface, location, store, hash, subject);
+
+    if (!location || !hash) return E_INVALIDARG;
+    hr = http_options_GetClientCertificate(&job->IBackgroundCopyJobHttpOptions_iface, &where, store, &blob, subject);
+    *location = where;
+    if (blob) memcpy(hash, blob, sizeof(job->cert_hash));
+    else memset(hash, 0, sizeof(job->cert_hash));
+    CoTaskMemFree(blob);
+    return hr;
+}
+
+static const IDoClientHttpOptionsVtbl client_http_options_vtbl =
+{
+    client_http_options_QueryInterface,
+    client_http_options_AddRef,
+    client_http_options_Release,
+    client_http_options_GetClientCertificate,
+};
+
 /* ------------------------------------------------------------------ IDeliveryOptimizationJob */
 
 static HRESULT WINAPI do_job_QueryInterface(IDeliveryOptimizationJob *iface, REFIID riid, void **out)
@@ -1669,6 +1725,7 @@ HRESULT job_create(const WCHAR *display_name, BG_JOB_TYPE type, struct do_job **
     if (!(job = calloc(1, sizeof(*job)))) return E_OUTOFMEMORY;
     job->IBackgroundCopyJob5_iface.lpVtbl = &job_vtbl;
     job->IBackgroundCopyJobHttpOptions_iface.lpVtbl = &http_options_vtbl;
+    job->IDoClientHttpOptions_iface.lpVtbl = &client_http_options_vtbl;
     job->IDeliveryOptimizationJob_iface.lpVtbl = &do_job_vtbl;
     job->IDeliveryOptimizationJob2_iface.lpVtbl = &do_job2_vtbl;
     job->refcount = 1;

@@ -32,7 +32,6 @@
  */
 
 #include "dosvc_private.h"
-#include "dosvc_client.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 

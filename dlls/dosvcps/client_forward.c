@@ -251,7 +251,42 @@ FORWARD_IUNKNOWN(http_options, IBackgroundCopyJobHttpOptions)
 FORWARD3(http_options, IBackgroundCopyJobHttpOptions, SetClientCertificateByID, BG_CERT_STORE_LOCATION, LPCWSTR, BYTE *)
 FORWARD3(http_options, IBackgroundCopyJobHttpOptions, SetClientCertificateByName, BG_CERT_STORE_LOCATION, LPCWSTR, LPCWSTR)
 FORWARD0(http_options, IBackgroundCopyJobHttpOptions, RemoveClientCertificate)
-FORWARD4(http_options, IBackgroundCopyJobHttpOptions, GetClientCertificate, BG_CERT_STORE_LOCATION *, LPWSTR *, BYTE **, LPWSTR *)
+/* GetClientCertificate goes through IDoClientHttpOptions, whose outs
+ * marshal; Wine 8's qmgrprxy stub faults sending the original's answer.  A
+ * service without that interface gets the original call. */
+static HRESULT WINAPI http_options_GetClientCertificate(IBackgroundCopyJobHttpOptions *iface,
+        BG_CERT_STORE_LOCATION *location, LPWSTR *store, BYTE **hash, LPWSTR *subject)
+{
+    IDoClientHttpOptions *options;
+    BYTE blob[20];
+    DWORD where;
+    HRESULT hr;
+
+    TRACE("%p, %p, %p, %p, %p.\n", iface, location, store, hash, subject);
+
+    /* what a proxy answers for a NULL [out] pointer */
+    if (!location || !store || !hash || !subject) return HRESULT_FROM_WIN32(RPC_X_NULL_REF_POINTER);
+    if (FAILED(IUnknown_QueryInterface(client_forwarder_from(iface)->owner->inner, &IID_IDoClientHttpOptions,
+                                       (void **)&options)))
+        return IBackgroundCopyJobHttpOptions_GetClientCertificate(INNER(IBackgroundCopyJobHttpOptions, iface),
+                                                                  location, store, hash, subject);
+    *store = *subject = NULL;
+    *hash = NULL;
+    hr = IDoClientHttpOptions_GetClientCertificate(options, &where, store, blob, subject);
+    IDoClientHttpOptions_Release(options);
+    if (SUCCEEDED(hr) && !(*hash = CoTaskMemAlloc(sizeof(blob)))) hr = E_OUTOFMEMORY;
+    if (FAILED(hr))
+    {
+        CoTaskMemFree(*store);
+        CoTaskMemFree(*subject);
+        *store = *subject = NULL;
+        return hr;
+    }
+    memcpy(*hash, blob, sizeof(blob));
+    *location = where;
+    return hr;
+}
+
 FORWARD1(http_options, IBackgroundCopyJobHttpOptions, SetCustomHeaders, LPCWSTR)
 FORWARD1(http_options, IBackgroundCopyJobHttpOptions, GetCustomHeaders, LPWSTR *)
 FORWARD1(http_options, IBackgroundCopyJobHttpOptions, SetSecurityFlags, ULONG)

@@ -48,6 +48,11 @@
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
+/* winerror.h of Windows has it; Wine 8's does not */
+#ifndef SEC_I_INCOMPLETE_CREDENTIALS
+#define SEC_I_INCOMPLETE_CREDENTIALS ((HRESULT)0x00090320)
+#endif
+
 /* room for many records of ciphertext: one receive takes what the socket
  * has, and one read hands out as many records as the caller's buffer holds */
 #define TLS_BUFFER (1024 * 1024)
@@ -230,6 +235,14 @@ static HRESULT handshake_loop(struct tls_channel *tls, const struct tls_io *io, 
             if (in[1].BufferType == SECBUFFER_EXTRA && in[1].cbBuffer && in[1].cbBuffer <= in[0].cbBuffer)
                 tls->in_start = tls->in_end - in[1].cbBuffer;
             else tls->in_start = tls->in_end;
+        }
+        if (status == SEC_I_INCOMPLETE_CREDENTIALS || status == SEC_E_INCOMPLETE_CREDENTIALS)
+        {
+            /* the server asks for a client certificate and the job has none
+             * (jobs with one stay on WinHTTP): WinHTTP's answer */
+            if (out[0].pvBuffer) sspi->FreeContextBuffer(out[0].pvBuffer);
+            WARN("%s asks for a client certificate\n", debugstr_w(tls->server_name));
+            return HRESULT_FROM_WIN32(ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED);
         }
         if (status != SEC_E_OK && status != SEC_I_CONTINUE_NEEDED)
         {

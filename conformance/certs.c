@@ -745,6 +745,70 @@ static void test_server_certificate(void)
     }
 }
 
+/* The same through IDODownload, whose SecurityFlags are WinHTTP's. */
+static void test_server_certificate_download(void)
+{
+    DO_DOWNLOAD_RANGES_INFO none = { 0 };
+    DO_DOWNLOAD_STATUS status;
+    struct tls_listener *l;
+    IDODownload *download;
+    WCHAR url[128], local[MAX_PATH];
+    ULONGLONG end;
+    unsigned int with;
+    HRESULT hr, code;
+
+    for (with = 0; with < 2; with++)
+    {
+        winetest_push_context(with ? "SECURITY_FLAG_IGNORE_UNKNOWN_CA" : "no SecurityFlags");
+        if (!(l = start_listener()) || !(download = create_download(do_manager)))
+        {
+            stop_listener(l);
+            winetest_pop_context();
+            continue;
+        }
+        set_impersonate(download);
+        url_for(url, ARRAY_SIZE(url), l, with ? L"/server-cert-dl-1.bin" : L"/server-cert-dl-0.bin");
+        swprintf(local, ARRAY_SIZE(local), L"%s\\server-cert-dl-%u.bin", test_dir(), with);
+        hr = set_bstr(download, DODownloadProperty_Uri, url);
+        ok(hr == S_OK, "SetProperty(Uri): %#lx\n", hr);
+        hr = set_bstr(download, DODownloadProperty_LocalPath, local);
+        ok(hr == S_OK, "SetProperty(LocalPath): %#lx\n", hr);
+        if (with)
+        {
+            hr = set_ui4(download, DODownloadProperty_SecurityFlags, SECURITY_FLAG_IGNORE_UNKNOWN_CA);
+            ok(hr == S_OK, "SetProperty(SecurityFlags): %#lx\n", hr);
+        }
+        hr = IDODownload_Start(download, &none);
+        ok(hr == S_OK, "Start: %#lx\n", hr);
+        /* a failed download is Paused with Error set (final) or ExtendedError set (retrying) */
+        end = GetTickCount64() + hang_bound(WAIT_LIMIT);
+        do
+        {
+            memset(&status, 0, sizeof(status));
+            if (FAILED(hr = IDODownload_GetStatus(download, &status))) break;
+            if (status.State == DODownloadState_Paused && (FAILED(status.Error) || FAILED(status.ExtendedError)))
+                break;
+            Sleep(10);
+        } while (GetTickCount64() < end);
+        ok(hr == S_OK, "GetStatus: %#lx\n", hr);
+        code = FAILED(status.Error) ? status.Error : status.ExtendedError;
+        if (!with)
+            ok(status.State == DODownloadState_Paused && status.Error == DO_E_HTTP_CERT_VALIDATION,
+               "[inferred] %s, Error %#lx, ExtendedError %#lx: not refused with DO_E_HTTP_CERT_VALIDATION\n",
+               dl_state_name(status.State), status.Error, status.ExtendedError);
+        else
+        {
+            ok(status.State == DODownloadState_Paused && FAILED(code) && code != DO_E_HTTP_CERT_VALIDATION,
+               "%s, Error %#lx, ExtendedError %#lx: the waived check must not fail the certificate\n",
+               dl_state_name(status.State), status.Error, status.ExtendedError);
+            ok(l->empty + l->certificates > 0, "the client never went past the server's certificate\n");
+        }
+        finish_download(download);
+        stop_listener(l);
+        winetest_pop_context();
+    }
+}
+
 /* The whole round trip (a TLS server that requires a client certificate
  * and serves the file once it has one) needs Schannel's server side, which
  * Wine 8 does not have. */
@@ -832,6 +896,7 @@ START_TEST(certs)
         {
             test_security_context_values();
             test_security_context_presented();
+            test_server_certificate_download();
         }
         test_bits_client_certificate();
         test_server_certificate();

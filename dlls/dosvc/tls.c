@@ -70,6 +70,7 @@ struct tls_channel
     char *side;                 /* for a package that does not decrypt in place */
     DWORD plain_size;
     BOOL closed;                /* close_notify seen */
+    BOOL maybe_closed;          /* the last record held no data: perhaps a close_notify (see tls_recv) */
     WCHAR *server_name;
     ULONG ignore;               /* SECURITY_FLAG_IGNORE_* */
     BOOL validated;
@@ -163,7 +164,9 @@ static HRESULT send_token(const struct tls_io *io, SecBuffer *token)
     return hr;
 }
 
-/* More ciphertext from the socket; FALSE-like errors for a close without close_notify. */
+/* More ciphertext from the socket.  The end of the connection is an error
+ * unless the last record was (perhaps) a close_notify and nothing came
+ * after it: then S_FALSE, the stream ended cleanly. */
 static HRESULT receive_more(struct tls_channel *tls, const struct tls_io *io)
 {
     DWORD got;
@@ -182,6 +185,12 @@ static HRESULT receive_more(struct tls_channel *tls, const struct tls_io *io)
     if (FAILED(hr = io->recv(io, tls->in + tls->in_end, TLS_BUFFER - tls->in_end, &got))) return hr;
     if (!got)
     {
+        if (tls->maybe_closed && tls->in_start == tls->in_end)
+        {
+            TRACE("the connection ended after an empty record: taken as close_notify\n");
+            tls->closed = TRUE;
+            return S_FALSE;
+        }
         WARN("the connection ended without close_notify\n");
         return HRESULT_FROM_WIN32(WSAECONNRESET);
     }
@@ -216,7 +225,8 @@ static HRESULT handshake_loop(struct tls_channel *tls, const struct tls_io *io, 
         }
         else
         {
-            if (tls->in_start == tls->in_end && FAILED(hr = receive_more(tls, io))) return hr;
+            if (tls->in_start == tls->in_end && (hr = receive_more(tls, io)) != S_OK)
+                return FAILED(hr) ? hr : HRESULT_FROM_WIN32(WSAECONNRESET);
             in[0].BufferType = SECBUFFER_TOKEN;
             in[0].pvBuffer = tls->in + tls->in_start;
             in[0].cbBuffer = tls->in_end - tls->in_start;
@@ -228,7 +238,7 @@ static HRESULT handshake_loop(struct tls_channel *tls, const struct tls_io *io, 
             if (status == SEC_E_INCOMPLETE_MESSAGE)
             {
                 if (out[0].pvBuffer) sspi->FreeContextBuffer(out[0].pvBuffer);
-                if (FAILED(hr = receive_more(tls, io))) return hr;
+                if ((hr = receive_more(tls, io)) != S_OK) return FAILED(hr) ? hr : HRESULT_FROM_WIN32(WSAECONNRESET);
                 continue;
             }
             /* what the package did not take belongs to the next message */
@@ -388,6 +398,7 @@ HRESULT tls_recv(struct tls_channel *tls, const struct tls_io *io, char *buffer,
     SECURITY_STATUS status;
     SecBuffer *data, *extra;
     DWORD count, taken;
+    BYTE record_type;
     HRESULT hr;
     int i;
 
@@ -408,7 +419,9 @@ HRESULT tls_recv(struct tls_channel *tls, const struct tls_io *io, char *buffer,
         {
             if (*got) break;
             if (FAILED(hr = receive_more(tls, io))) return hr;
+            if (hr == S_FALSE) continue;
         }
+        record_type = (BYTE)tls->in[tls->in_start];
 
         buffers[0].BufferType = SECBUFFER_DATA;
         buffers[0].pvBuffer = tls->in + tls->in_start;
@@ -424,6 +437,7 @@ HRESULT tls_recv(struct tls_channel *tls, const struct tls_io *io, char *buffer,
         {
             if (*got) break;
             if (FAILED(hr = receive_more(tls, io))) return hr;
+            if (hr == S_FALSE) return HRESULT_FROM_WIN32(WSAECONNRESET);   /* ended inside a record */
             continue;
         }
         if (status != SEC_E_OK && status != SEC_I_CONTEXT_EXPIRED && status != SEC_I_RENEGOTIATE)
@@ -456,6 +470,21 @@ HRESULT tls_recv(struct tls_channel *tls, const struct tls_io *io, char *buffer,
             tls->plain_size = data->cbBuffer;
         }
         tls->in_start += taken;
+        /* Wine 8's Schannel answers a close_notify with SEC_E_OK and no data,
+         * not SEC_I_CONTEXT_EXPIRED.  A TLS 1.2 alert record (its type is in
+         * the clear) that gives no data is taken as the close; a TLS 1.3
+         * record that gives none may be one (alerts are hidden there), which
+         * the end of the connection right after it then confirms. */
+        if (status == SEC_E_OK && !tls->plain_size)
+        {
+            if (record_type == 21)
+            {
+                TRACE("an alert record without data from %s: close_notify\n", debugstr_w(tls->server_name));
+                tls->closed = TRUE;
+            }
+            else tls->maybe_closed = TRUE;
+        }
+        else if (tls->plain_size) tls->maybe_closed = FALSE;
         if (status == SEC_I_CONTEXT_EXPIRED)
         {
             TRACE("close_notify from %s\n", debugstr_w(tls->server_name));

@@ -500,6 +500,8 @@ HRESULT tls_recv(struct tls_channel *tls, const struct tls_io *io, char *buffer,
                 return HRESULT_FROM_WIN32(ERROR_WINHTTP_SECURE_CHANNEL_ERROR);
             }
             TRACE("the server renegotiates\n");
+            /* the new handshake may bring another certificate: it is checked again */
+            tls->validated = FALSE;
             if (FAILED(hr = handshake_loop(tls, io, FALSE))) return hr;
         }
     }

@@ -51,6 +51,8 @@
 #define BAD_STUB_DATA_HR HRESULT_FROM_WIN32(RPC_X_BAD_STUB_DATA)
 /* IBackgroundCopyJobHttpOptions::SetSecurityFlags (bits2_5.idl) */
 #define BG_SSL_IGNORE_CERTS 0x001e
+#define BG_SSL_IGNORE_CERT_CN_INVALID 0x0002
+#define BG_SSL_IGNORE_UNKNOWN_CA 0x0008
 #define IGNORE_CERT_ERRORS (SECURITY_FLAG_IGNORE_UNKNOWN_CA | SECURITY_FLAG_IGNORE_CERT_CN_INVALID | \
                             SECURITY_FLAG_IGNORE_CERT_DATE_INVALID | SECURITY_FLAG_IGNORE_CERT_WRONG_USAGE)
 
@@ -648,6 +650,164 @@ done:
     finish_job(job);
 }
 
+/* Waits until the job stops on an error; its state, and the error in *code. */
+static BG_JOB_STATE wait_job_error(IBackgroundCopyJob *job, HRESULT *code)
+{
+    ULONGLONG end = GetTickCount64() + hang_bound(WAIT_LIMIT);
+    BG_ERROR_CONTEXT context;
+    IBackgroundCopyError *error;
+    BG_JOB_STATE state = BG_JOB_STATE_QUEUED;
+
+    *code = S_OK;
+    while (SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)) && state != BG_JOB_STATE_ERROR &&
+           state != BG_JOB_STATE_TRANSIENT_ERROR && state != BG_JOB_STATE_TRANSFERRED && GetTickCount64() < end)
+        Sleep(10);
+    if ((state == BG_JOB_STATE_ERROR || state == BG_JOB_STATE_TRANSIENT_ERROR) &&
+        SUCCEEDED(IBackgroundCopyJob_GetError(job, &error)))
+    {
+        set_impersonate(error);
+        IBackgroundCopyError_GetError(error, &context, code);
+        IBackgroundCopyError_Release(error);
+    }
+    return state;
+}
+
+/* The server's certificate is checked as WinHTTP checks it: a chain to a
+ * trusted root, for the host name of the URL; SetSecurityFlags' BG_SSL_IGNORE_*
+ * flags waive exactly their check.  The listener's certificate is
+ * self-signed (not trusted) and made out to 127.0.0.1.  Where the check
+ * passes, the handshake goes on to the client's Certificate message (empty:
+ * the job has none) and the listener hangs up: a network error, not a
+ * certificate one. */
+static void test_server_certificate(void)
+{
+    static const struct
+    {
+        const WCHAR *host;
+        ULONG flags;
+        BOOL refused;
+    }
+    tests[] =
+    {
+        { L"127.0.0.1", 0, TRUE },                                                  /* unknown CA */
+        { L"127.0.0.1", BG_SSL_IGNORE_UNKNOWN_CA, FALSE },
+        { L"localhost", BG_SSL_IGNORE_UNKNOWN_CA, TRUE },                           /* name mismatch */
+        { L"localhost", BG_SSL_IGNORE_UNKNOWN_CA | BG_SSL_IGNORE_CERT_CN_INVALID, FALSE },
+        { L"localhost", BG_SSL_IGNORE_CERT_CN_INVALID, TRUE },                      /* still unknown CA */
+    };
+    IBackgroundCopyJobHttpOptions *options;
+    struct tls_listener *l;
+    IBackgroundCopyJob *job;
+    WCHAR url[128], leaf[64], local[MAX_PATH];
+    BG_JOB_STATE state;
+    unsigned int i;
+    HRESULT hr, code;
+
+    for (i = 0; i < ARRAY_SIZE(tests); i++)
+    {
+        winetest_push_context("%s, flags %#lx", dbgstr_w(tests[i].host), tests[i].flags);
+        options = NULL;
+        l = NULL;
+        if (!(job = new_job(bits, L"dosvc-test-servercert", NULL)) ||
+            !(options = query(job, &IID_IBackgroundCopyJobHttpOptions, "IBackgroundCopyJobHttpOptions", FALSE)) ||
+            !(l = start_listener()))
+            goto next;
+        swprintf(url, ARRAY_SIZE(url), L"https://%s:%u/server-cert-%u.bin", tests[i].host, l->port, i);
+        swprintf(leaf, ARRAY_SIZE(leaf), L"server-cert-%u.bin", i);
+        make_test_path(local, ARRAY_SIZE(local), leaf);
+        hr = add_file(job, url, local, 0, NULL);
+        ok(hr == S_OK, "AddFileWithRanges: %#lx\n", hr);
+        hr = IBackgroundCopyJobHttpOptions_SetSecurityFlags(options, tests[i].flags);
+        ok(hr == S_OK, "SetSecurityFlags: %#lx\n", hr);
+        hr = IBackgroundCopyJob_Resume(job);
+        ok(hr == S_OK, "Resume: %#lx\n", hr);
+        state = wait_job_error(job, &code);
+        if (tests[i].refused)
+        {
+            ok(state == BG_JOB_STATE_ERROR, "[inferred] a refused certificate is a final error; state %s\n",
+               state_name(state));
+            ok(code == DO_E_HTTP_CERT_VALIDATION, "[inferred] error %#lx, not DO_E_HTTP_CERT_VALIDATION\n", code);
+        }
+        else
+        {
+            ok(state == BG_JOB_STATE_ERROR || state == BG_JOB_STATE_TRANSIENT_ERROR, "state %s\n",
+               state_name(state));
+            ok(FAILED(code) && code != DO_E_HTTP_CERT_VALIDATION,
+               "error %#lx: the waived check must not fail the certificate\n", code);
+            ok(l->empty + l->certificates > 0, "the client never went past the server's certificate\n");
+        }
+    next:
+        stop_listener(l);
+        if (options) IBackgroundCopyJobHttpOptions_Release(options);
+        if (job) finish_job(job);
+        winetest_pop_context();
+    }
+}
+
+/* The same through IDODownload, whose SecurityFlags are WinHTTP's. */
+static void test_server_certificate_download(void)
+{
+    DO_DOWNLOAD_RANGES_INFO none = { 0 };
+    DO_DOWNLOAD_STATUS status;
+    struct tls_listener *l;
+    IDODownload *download;
+    WCHAR url[128], local[MAX_PATH];
+    ULONGLONG end;
+    unsigned int with;
+    HRESULT hr, code;
+
+    for (with = 0; with < 2; with++)
+    {
+        winetest_push_context(with ? "SECURITY_FLAG_IGNORE_UNKNOWN_CA" : "no SecurityFlags");
+        if (!(l = start_listener()) || !(download = create_download(do_manager)))
+        {
+            stop_listener(l);
+            winetest_pop_context();
+            continue;
+        }
+        set_impersonate(download);
+        url_for(url, ARRAY_SIZE(url), l, with ? L"/server-cert-dl-1.bin" : L"/server-cert-dl-0.bin");
+        swprintf(local, ARRAY_SIZE(local), L"%s\\server-cert-dl-%u.bin", test_dir(), with);
+        hr = set_bstr(download, DODownloadProperty_Uri, url);
+        ok(hr == S_OK, "SetProperty(Uri): %#lx\n", hr);
+        hr = set_bstr(download, DODownloadProperty_LocalPath, local);
+        ok(hr == S_OK, "SetProperty(LocalPath): %#lx\n", hr);
+        if (with)
+        {
+            hr = set_ui4(download, DODownloadProperty_SecurityFlags, SECURITY_FLAG_IGNORE_UNKNOWN_CA);
+            ok(hr == S_OK, "SetProperty(SecurityFlags): %#lx\n", hr);
+        }
+        hr = IDODownload_Start(download, &none);
+        ok(hr == S_OK, "Start: %#lx\n", hr);
+        /* a failed download is Paused with Error set (final) or ExtendedError set (retrying) */
+        end = GetTickCount64() + hang_bound(WAIT_LIMIT);
+        do
+        {
+            memset(&status, 0, sizeof(status));
+            if (FAILED(hr = IDODownload_GetStatus(download, &status))) break;
+            if (status.State == DODownloadState_Paused && (FAILED(status.Error) || FAILED(status.ExtendedError)))
+                break;
+            Sleep(10);
+        } while (GetTickCount64() < end);
+        ok(hr == S_OK, "GetStatus: %#lx\n", hr);
+        code = FAILED(status.Error) ? status.Error : status.ExtendedError;
+        if (!with)
+            ok(status.State == DODownloadState_Paused && status.Error == DO_E_HTTP_CERT_VALIDATION,
+               "[inferred] %s, Error %#lx, ExtendedError %#lx: not refused with DO_E_HTTP_CERT_VALIDATION\n",
+               dl_state_name(status.State), status.Error, status.ExtendedError);
+        else
+        {
+            ok(status.State == DODownloadState_Paused && FAILED(code) && code != DO_E_HTTP_CERT_VALIDATION,
+               "%s, Error %#lx, ExtendedError %#lx: the waived check must not fail the certificate\n",
+               dl_state_name(status.State), status.Error, status.ExtendedError);
+            ok(l->empty + l->certificates > 0, "the client never went past the server's certificate\n");
+        }
+        finish_download(download);
+        stop_listener(l);
+        winetest_pop_context();
+    }
+}
+
 /* The whole round trip (a TLS server that requires a client certificate
  * and serves the file once it has one) needs Schannel's server side, which
  * Wine 8 does not have. */
@@ -735,8 +895,10 @@ START_TEST(certs)
         {
             test_security_context_values();
             test_security_context_presented();
+            test_server_certificate_download();
         }
         test_bits_client_certificate();
+        test_server_certificate();
         test_schannel_server();
     }
 

@@ -40,6 +40,9 @@
  *                                           two background ones of B started next to it; foreground,
  *                                           then all three background
  *   cleanup                                 cancel jobs named "bench*" left by a killed run
+ *   trust    --cert FILE --remove 0|1       add the DER certificate FILE to the machine's
+ *                                           trusted roots (LocalMachine "Root"), or take it out
+ *                                           again (the https rows; --api is not used)
  *
  * Every result is one JSON object on one line of stdout, and nothing else
  * goes there, so that a shell script can pick the values out with sed.  A
@@ -58,6 +61,7 @@
 #define COBJMACROS
 #include <windows.h>
 #include <objbase.h>
+#include <wincrypt.h>
 #include <fcntl.h>
 #include <io.h>
 #include <stddef.h>
@@ -106,6 +110,8 @@ struct options
     const WCHAR *busy_url;
     const WCHAR *jobs;
     const WCHAR *sync_dir;
+    const WCHAR *cert;
+    BOOL remove;
     unsigned int count;
     unsigned int repeat;
     unsigned int ranges;
@@ -1775,11 +1781,57 @@ static void mode_fgshare(void)
     json_end(&json);
 }
 
+/* ------------------------------------------------------------ trusted root */
+
+/* The https rows need a server certificate the prefix trusts: the bench's
+ * own, put into the machine's root store for the run and taken out at the
+ * end (the service checks chains against it like any Windows program). */
+static void mode_trust(void)
+{
+    const CERT_CONTEXT *cert, *found;
+    struct json json;
+    HCERTSTORE store;
+    DWORD size, read;
+    HANDLE file;
+    BYTE *der;
+    BOOL ok;
+
+    if (!opt.cert) fatal(E_INVALIDARG, "trust needs --cert");
+    file = CreateFileW(opt.cert, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (file == INVALID_HANDLE_VALUE) fatal(HRESULT_FROM_WIN32(GetLastError()), "cannot open the certificate");
+    size = GetFileSize(file, NULL);
+    if (size == INVALID_FILE_SIZE || size > 65536 || !(der = malloc(size)) ||
+        !ReadFile(file, der, size, &read, NULL) || read != size)
+        fatal(E_FAIL, "cannot read the certificate");
+    CloseHandle(file);
+    if (!(cert = CertCreateCertificateContext(X509_ASN_ENCODING, der, size)))
+        fatal(HRESULT_FROM_WIN32(GetLastError()), "not a DER certificate");
+    store = CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0, CERT_SYSTEM_STORE_LOCAL_MACHINE, L"Root");
+    if (!store) fatal(HRESULT_FROM_WIN32(GetLastError()), "CertOpenStore(LocalMachine Root)");
+    if (opt.remove)
+    {
+        ok = TRUE;
+        while ((found = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, cert, NULL)))
+            if (!(ok = CertDeleteCertificateFromStore(found))) break;
+        if (!ok) fatal(HRESULT_FROM_WIN32(GetLastError()), "CertDeleteCertificateFromStore");
+    }
+    else if (!CertAddCertificateContextToStore(store, cert, CERT_STORE_ADD_REPLACE_EXISTING, NULL))
+        fatal(HRESULT_FROM_WIN32(GetLastError()), "CertAddCertificateContextToStore");
+    found = CertFindCertificateInStore(store, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, cert, NULL);
+    json_begin(&json);
+    json_bool(&json, "trusted", found != NULL);
+    json_end(&json);
+    if (found) CertFreeCertificateContext(found);
+    CertFreeCertificateContext(cert);
+    CertCloseStore(store, 0);
+    free(der);
+}
+
 /* ------------------------------------------------------------ main */
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_client probe|download|ranges|getstate|createcancel|enum|fgshare "
+    fprintf(stderr, "usage: bench_client probe|download|ranges|getstate|createcancel|enum|fgshare|trust "
             "--api bits|dosvc|domgr [options]\n(see the comment at the top of tools/bench_client.c)\n");
     ExitProcess(2);
 }
@@ -1796,7 +1848,7 @@ static UINT64 number(const WCHAR *text)
 int wmain(int argc, WCHAR **argv)
 {
     static const char *modes[] = { "probe", "download", "ranges", "getstate", "createcancel", "enum",
-                                   "cleanup", "fgshare" };
+                                   "cleanup", "fgshare", "trust" };
     char mode[32];
     const WCHAR *key, *value;
     unsigned int i;
@@ -1832,6 +1884,8 @@ int wmain(int argc, WCHAR **argv)
         else if (!wcscmp(key, L"--busy-url")) opt.busy_url = value;
         else if (!wcscmp(key, L"--jobs")) opt.jobs = value;
         else if (!wcscmp(key, L"--sync")) opt.sync_dir = value;
+        else if (!wcscmp(key, L"--cert")) opt.cert = value;
+        else if (!wcscmp(key, L"--remove")) opt.remove = number(value) != 0;
         else if (!wcscmp(key, L"--count")) opt.count = number(value);
         else if (!wcscmp(key, L"--repeat")) opt.repeat = number(value);
         else if (!wcscmp(key, L"--ranges")) opt.ranges = number(value);
@@ -1843,6 +1897,12 @@ int wmain(int argc, WCHAR **argv)
     }
     if (arg != argc) usage();
 
+    if (!strcmp(opt.mode, "trust"))
+    {
+        mode_trust();
+        fflush(stdout);
+        ExitProcess(0);
+    }
     if (FAILED(hr = CoInitializeEx(NULL, COINIT_MULTITHREADED))) fatal(hr, "CoInitializeEx");
     /* let the service call the notification objects back */
     CoInitializeSecurity(NULL, -1, NULL, NULL, RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_IMP_LEVEL_IMPERSONATE,

@@ -175,7 +175,11 @@ HRESULT http_session_create(const struct http_settings *settings, struct http_se
     session->security_flags = settings->security_flags;
     session->timeout_ms = settings->timeout_ms;
     if (settings->client_cert) session->client_cert = CertDuplicateCertificateContext(settings->client_cert);
-    if (direct_connection(settings)) session->native = native_pool_create();
+    /* https over our own TLS (tls.c) unless the job shows a client certificate
+     * or wants revocation checked: those stay with WinHTTP, which does both */
+    if (direct_connection(settings))
+        session->native = native_pool_create(!settings->client_cert &&
+                                             !(settings->security_flags & BG_SSL_ENABLE_CRL_CHECK));
     *out = session;
     return S_OK;
 }
@@ -747,8 +751,9 @@ done:
     return S_OK;
 }
 
-/* Plain http:// straight to the server goes over our own sockets; an https
- * redirect, or a server asking for credentials the job has, falls back to WinHTTP. */
+/* http:// and (see tls.c) https:// straight to the server go over our own
+ * sockets; an https redirect the pool cannot take, or a server asking for
+ * credentials the job has, falls back to WinHTTP. */
 HRESULT http_request_send(struct http_session *session, const struct http_fetch_params *params,
                           struct http_request **out, struct http_response *resp)
 {
@@ -758,7 +763,7 @@ HRESULT http_request_send(struct http_session *session, const struct http_fetch_
     WCHAR *handoff = NULL;
     HRESULT hr;
 
-    if (!session->native || !native_http_handles(params->url))
+    if (!session->native || !native_http_handles(session->native, params->url))
         return winhttp_request_send(session, params, out, resp);
 
     hr = native_request_send(session->native, params, session->timeout_ms, session->security_flags,

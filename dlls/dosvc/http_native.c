@@ -26,8 +26,10 @@
  * (no proxy, no credentials) this client does the job: one GET with the
  * job's headers, keep-alive connections kept per job, redirects followed,
  * identity, chunked and close-delimited bodies, and every wait also watches
- * the job's wake event.  Anything else — https, proxies, authentication, a
- * redirect to https — goes through WinHTTP (http.c decides).
+ * the job's wake event.  https is spoken too, through tls.c (Schannel),
+ * for jobs without a client certificate or revocation checks.  Anything
+ * else — proxies, authentication, those https jobs — goes through WinHTTP
+ * (http.c decides).
  */
 
 #include <ctype.h>
@@ -38,6 +40,7 @@
 #include "dosvc_private.h"
 #include "http.h"
 #include "http_native.h"
+#include "tls.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -52,6 +55,8 @@ struct connection
     WSAEVENT event;             /* FD_CONNECT while connecting, then the overlapped I/O's */
     char host[256];
     unsigned short port;
+    BOOL secure;
+    struct tls_channel *tls;    /* https: the TLS layer over the socket */
     WCHAR *peer;                /* the server's address as text */
 };
 
@@ -60,6 +65,7 @@ struct native_pool
     CRITICAL_SECTION cs;
     struct connection *idle[MAX_IDLE];   /* kept-alive connections, most recent last */
     unsigned int idle_count;
+    BOOL tls;                   /* https too, not only http */
 };
 
 enum body_framing
@@ -110,18 +116,20 @@ static HRESULT socket_error(int error)
 static void connection_close(struct connection *conn)
 {
     if (!conn) return;
+    tls_close(conn->tls);
     if (conn->socket != INVALID_SOCKET) closesocket(conn->socket);
     if (conn->event != WSA_INVALID_EVENT) WSACloseEvent(conn->event);
     free(conn->peer);
     free(conn);
 }
 
-struct native_pool *native_pool_create(void)
+struct native_pool *native_pool_create(BOOL tls)
 {
     struct native_pool *pool;
 
     if (!native_http_init() || !(pool = calloc(1, sizeof(*pool)))) return NULL;
     InitializeCriticalSection(&pool->cs);
+    pool->tls = tls && tls_available();
     return pool;
 }
 
@@ -229,6 +237,45 @@ static HRESULT socket_send(struct connection *conn, HANDLE abort_event, DWORD ti
     return S_OK;
 }
 
+static HRESULT io_send(const struct tls_io *io, const char *data, DWORD size)
+{
+    return socket_send(io->conn, io->abort_event, io->timeout_ms, data, size);
+}
+
+static HRESULT io_recv(const struct tls_io *io, char *buffer, DWORD size, DWORD *got)
+{
+    return socket_recv(io->conn, io->abort_event, io->timeout_ms, buffer, size, got);
+}
+
+static void make_io(struct tls_io *io, struct connection *conn, HANDLE abort_event, DWORD timeout_ms)
+{
+    io->send = io_send;
+    io->recv = io_recv;
+    io->conn = conn;
+    io->abort_event = abort_event;
+    io->timeout_ms = timeout_ms;
+}
+
+/* The connection's bytes: plain, or through its TLS channel. */
+static HRESULT conn_recv(struct connection *conn, HANDLE abort_event, DWORD timeout_ms,
+                         char *buffer, DWORD size, DWORD *received)
+{
+    struct tls_io io;
+
+    if (!conn->tls) return socket_recv(conn, abort_event, timeout_ms, buffer, size, received);
+    make_io(&io, conn, abort_event, timeout_ms);
+    return tls_recv(conn->tls, &io, buffer, size, received);
+}
+
+static HRESULT conn_send(struct connection *conn, HANDLE abort_event, DWORD timeout_ms, const char *data, DWORD size)
+{
+    struct tls_io io;
+
+    if (!conn->tls) return socket_send(conn, abort_event, timeout_ms, data, size);
+    make_io(&io, conn, abort_event, timeout_ms);
+    return tls_send(conn->tls, &io, data, size);
+}
+
 static WCHAR *address_text(const SOCKADDR *addr, int len)
 {
     WCHAR buffer[64];
@@ -285,9 +332,10 @@ static HRESULT connect_one(const ADDRINFOA *ai, HANDLE abort_event, DWORD timeou
     return hr;
 }
 
-static HRESULT open_connection(const char *host, unsigned short port, HANDLE abort_event, DWORD timeout_ms,
-                               struct connection **out)
+static HRESULT open_connection(const char *host, unsigned short port, BOOL secure, ULONG security_flags,
+                               HANDLE abort_event, DWORD timeout_ms, struct connection **out)
 {
+    struct tls_io io;
     ADDRINFOA hints = { 0 }, *list, *ai;
     struct connection *conn;
     char service[8];
@@ -307,9 +355,15 @@ static HRESULT open_connection(const char *host, unsigned short port, HANDLE abo
     conn->event = WSACreateEvent();
     lstrcpynA(conn->host, host, sizeof(conn->host));
     conn->port = port;
+    conn->secure = secure;
     for (ai = list; ai; ai = ai->ai_next)
         if (SUCCEEDED(hr = connect_one(ai, abort_event, timeout_ms, conn)) || hr == E_ABORT) break;
     freeaddrinfo(list);
+    if (SUCCEEDED(hr) && secure)
+    {
+        make_io(&io, conn, abort_event, timeout_ms);
+        hr = tls_connect(host, security_flags, &io, &conn->tls);
+    }
     if (FAILED(hr))
     {
         connection_close(conn);
@@ -320,7 +374,7 @@ static HRESULT open_connection(const char *host, unsigned short port, HANDLE abo
 }
 
 /* A kept-alive connection to host:port the server has not closed meanwhile. */
-static struct connection *take_idle(struct native_pool *pool, const char *host, unsigned short port)
+static struct connection *take_idle(struct native_pool *pool, const char *host, unsigned short port, BOOL secure)
 {
     struct connection *conn = NULL;
     unsigned int i;
@@ -330,7 +384,8 @@ static struct connection *take_idle(struct native_pool *pool, const char *host, 
     EnterCriticalSection(&pool->cs);
     for (i = pool->idle_count; i-- > 0;)
     {
-        if (pool->idle[i]->port != port || _stricmp(pool->idle[i]->host, host)) continue;
+        if (pool->idle[i]->port != port || pool->idle[i]->secure != secure || _stricmp(pool->idle[i]->host, host))
+            continue;
         conn = pool->idle[i];
         memmove(&pool->idle[i], &pool->idle[i + 1], (pool->idle_count - i - 1) * sizeof(conn));
         pool->idle_count--;
@@ -338,6 +393,11 @@ static struct connection *take_idle(struct native_pool *pool, const char *host, 
     }
     LeaveCriticalSection(&pool->cs);
     if (!conn) return NULL;
+    if (conn->tls && (tls_pending(conn->tls) || tls_closed(conn->tls) || tls_buffered(conn->tls)))
+    {
+        connection_close(conn);
+        return NULL;
+    }
     ret = recv(conn->socket, &probe, 1, MSG_PEEK);
     if (ret < 0 && WSAGetLastError() == WSAEWOULDBLOCK) return conn;
     /* closed by the server, or it sent something unasked: either way, unusable */
@@ -400,9 +460,9 @@ static BOOL crack_url(const WCHAR *url, struct url_parts *parts)
     return parts->target != NULL;
 }
 
-BOOL native_http_handles(const WCHAR *url)
+BOOL native_http_handles(const struct native_pool *pool, const WCHAR *url)
 {
-    return !wcsnicmp(url, L"http://", 7);
+    return !wcsnicmp(url, L"http://", 7) || (pool->tls && !wcsnicmp(url, L"https://", 8));
 }
 
 /* Location may be absolute or relative to the URL it answered. */
@@ -467,7 +527,7 @@ static char *build_request(const struct url_parts *url, const struct http_fetch_
            (if_range ? strlen(if_range) : 0) + 256;
     if (!(request = malloc(size))) goto done;
     len = snprintf(request, size, "GET %s HTTP/1.1\r\nHost: %s", url->target, url->host);
-    if (url->port != 80) len += snprintf(request + len, size - len, ":%u", url->port);
+    if (url->port != (url->secure ? 443 : 80)) len += snprintf(request + len, size - len, ":%u", url->port);
     len += snprintf(request + len, size - len, "\r\nUser-Agent: Microsoft-Delivery-Optimization/10.0\r\nAccept: */*\r\n");
     if (custom)
     {
@@ -631,8 +691,8 @@ static HRESULT receive_head(struct native_request *req, char **head_out)
             free(buffer);
             return HRESULT_FROM_WIN32(ERROR_WINHTTP_INVALID_SERVER_RESPONSE);
         }
-        if (FAILED(hr = socket_recv(req->conn, req->abort_event, req->timeout_ms, buffer + size,
-                                    MAX_HEAD - 1 - size, &got)))
+        if (FAILED(hr = conn_recv(req->conn, req->abort_event, req->timeout_ms, buffer + size,
+                                  MAX_HEAD - 1 - size, &got)))
         {
             free(buffer);
             return hr;
@@ -673,7 +733,7 @@ static HRESULT raw_read(struct native_request *req, char *buffer, DWORD size, DW
         req->pending_offset += *got;
         return S_OK;
     }
-    return socket_recv(req->conn, req->abort_event, req->timeout_ms, buffer, size, got);
+    return conn_recv(req->conn, req->abort_event, req->timeout_ms, buffer, size, got);
 }
 
 /* Give a byte back (chunk parsing reads one too far at times). */
@@ -714,10 +774,18 @@ static HRESULT read_line(struct native_request *req, char *line, DWORD size)
  * (which end is the real one?) and its connection is out of step. */
 static void check_body_end(struct native_request *req)
 {
+    struct tls_channel *tls = req->conn->tls;
     char probe;
 
+    if (tls)
+    {
+        /* records not decrypted yet may be anything (a close_notify): no
+         * verdict on them, but no reuse either */
+        if (tls_closed(tls) || tls_buffered(tls) || recv(req->conn->socket, &probe, 1, MSG_PEEK) > 0)
+            req->keep_alive = FALSE;
+    }
     if (req->pending_offset < req->pending_size ||
-        recv(req->conn->socket, &probe, 1, MSG_PEEK) > 0)
+        (tls ? tls_pending(tls) : recv(req->conn->socket, &probe, 1, MSG_PEEK) > 0))
     {
         WARN("the server sent more than its Content-Length\n");
         req->too_long = TRUE;
@@ -813,23 +881,27 @@ static void drain(struct native_request *req)
 
 /* One exchange on one connection (a reused one first, a new one if that fails). */
 static HRESULT exchange(struct native_pool *pool, const struct url_parts *url, const char *request,
-                        HANDLE abort_event, DWORD timeout_ms, struct native_request *req, char **head)
+                        ULONG security_flags, HANDLE abort_event, DWORD timeout_ms, struct native_request *req,
+                        char **head)
 {
     BOOL reused;
     HRESULT hr;
 
     for (;;)
     {
-        reused = (req->conn = take_idle(pool, url->host, url->port)) != NULL;
-        if (!reused && FAILED(hr = open_connection(url->host, url->port, abort_event, timeout_ms, &req->conn)))
+        reused = (req->conn = take_idle(pool, url->host, url->port, url->secure)) != NULL;
+        if (!reused && FAILED(hr = open_connection(url->host, url->port, url->secure, security_flags, abort_event,
+                                                   timeout_ms, &req->conn)))
             return hr;
-        if (SUCCEEDED(hr = socket_send(req->conn, abort_event, timeout_ms, request, strlen(request))) &&
+        if (SUCCEEDED(hr = conn_send(req->conn, abort_event, timeout_ms, request, strlen(request))) &&
             SUCCEEDED(hr = receive_head(req, head)))
             return S_OK;
         connection_close(req->conn);
         req->conn = NULL;
         /* a kept-alive connection the server dropped meanwhile: once more, fresh */
-        if (!reused || hr == E_ABORT || hr == HRESULT_FROM_WIN32(WSAETIMEDOUT)) return hr;
+        if (!reused || hr == E_ABORT || hr == HRESULT_FROM_WIN32(WSAETIMEDOUT) ||
+            hr == HRESULT_FROM_WIN32(ERROR_WINHTTP_SECURE_FAILURE))
+            return hr;
         free(req->pending);
         req->pending = NULL;
         req->pending_size = req->pending_offset = 0;
@@ -868,9 +940,9 @@ HRESULT native_request_send(struct native_pool *pool, const struct http_fetch_pa
             hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_INVALID_URL);
             break;
         }
-        if (parts.secure)
+        if (parts.secure && !pool->tls)
         {
-            /* https is WinHTTP's: hand the URL over (after a redirect, too) */
+            /* https is WinHTTP's for this job: hand the URL over (after a redirect, too) */
             *handoff_url = url;
             url = NULL;
             hr = S_FALSE;
@@ -885,7 +957,8 @@ HRESULT native_request_send(struct native_pool *pool, const struct http_fetch_pa
         req->pool = pool;
         req->abort_event = params->abort_event;
         req->timeout_ms = timeout_ms;
-        if (FAILED(hr = exchange(pool, &parts, request, params->abort_event, timeout_ms, req, &head))) break;
+        if (FAILED(hr = exchange(pool, &parts, request, security_flags, params->abort_event, timeout_ms, req, &head)))
+            break;
         http_response_clear(resp);
         if (!parse_head(head, resp, req))
         {
@@ -909,6 +982,13 @@ HRESULT native_request_send(struct native_pool *pool, const struct http_fetch_pa
                 WARN("refusing the redirect from %s to %s\n", debugstr_w(url), debugstr_w(next));
                 free(next);
                 hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_REDIRECT_FAILED);
+                break;
+            }
+            if (parts.secure && wcsnicmp(next, L"https:", 6) &&
+                !(security_flags & BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP))
+            {
+                /* WinHTTP's rule: no silent step down from https to http; the 3xx is the answer */
+                free(next);
                 break;
             }
             TRACE("redirect %lu from %s to %s\n", resp->status, debugstr_w(url), debugstr_w(next));

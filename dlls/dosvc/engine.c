@@ -37,6 +37,7 @@
 #include "winerror.h"
 #include "http.h"
 #include "cache.h"
+#include "byteranges.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -51,6 +52,15 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 /* ranges closer than this share one request; the gap is read and dropped */
 #define COALESCE_GAP         (64 * 1024)
 #define MAX_REQUEST_SPAN     (64 * 1024 * 1024)
+/* Ranges further apart go several to a request (multipart/byteranges), as
+ * many as fit in this much Range header: servers refuse request heads past
+ * 8 KiB or so (nginx's large_client_header_buffers, IIS' MaxFieldLength),
+ * and the job's own headers share that room. */
+#define MAX_RANGE_SET        7168
+#define MIN_RANGE_SET        1024
+/* a part's asked bytes are held back until the delimiter after it confirms
+ * the part was as long as it said; past this, they are written as they come */
+#define MAX_HELD_PART        (1024 * 1024)
 #define MIN_ERROR_RETRY_MS   5000
 /* a cache server that sends nothing for this long is given up on */
 #define CACHE_TIMEOUT_MS     30000
@@ -373,6 +383,9 @@ struct file_fetch
     BOOL via_cache;             /* the current request went to a cache server ... */
     WCHAR *request_url;         /* ... at this URL */
     UINT64 cache_mark;          /* bytes done when the current source took over */
+    const char *range_set;      /* the current request asks for these ranges at once, or NULL */
+    BOOL single_ranges;         /* the server does not do multi-range: one range per request */
+    BOOL multi_refused;         /* a multi-range request got the whole file, of the same version */
     BOOL fatal;         /* the sink failed: an error retrying cannot mend */
 };
 
@@ -386,6 +399,16 @@ static void count_wire(struct file_fetch *fetch, UINT64 wire)
 {
     if (fetch->via_cache) fetch->file->bytes_from_cache += wire;
     else fetch->file->bytes_from_http += wire;
+}
+
+/* Bytes of the file that came but are not the client's: the gaps a request
+ * spanning several ranges reads and drops.  They count as fetched. */
+static void count_dropped(struct file_fetch *fetch, UINT64 wire)
+{
+    if (!wire) return;
+    EnterCriticalSection(&fetch->job->cs);
+    count_wire(fetch, wire);
+    LeaveCriticalSection(&fetch->job->cs);
 }
 
 /* The temp file was deleted behind our back: its bytes are gone.  As on
@@ -622,6 +645,16 @@ static BOOL record_response(struct file_fetch *fetch, const struct http_response
         return TRUE;
     }
     same = same_version(file, resp);
+    if (fetch->range_set && resp->status == HTTP_STATUS_OK && same &&
+        (!file->bytes_done || file->etag || file->last_modified))
+    {
+        /* the whole file for a multi-range request, of the version we hold:
+         * the server does not do multi-range.  The bytes we have stay; the
+         * engine asks again, one range at a time. */
+        fetch->multi_refused = TRUE;
+        LeaveCriticalSection(&fetch->job->cs);
+        return TRUE;
+    }
     if (file->bytes_done && (resp->status == HTTP_STATUS_OK ? !file->write_handle : !same))
     {
         WARN("%s: the response (%lu) cannot go on from the %s bytes we have\n", debugstr_w(fetch->url),
@@ -735,6 +768,7 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
     params.custom_headers = fetch->ctx->custom_headers;
     params.range_first = first;
     params.range_last = last;
+    params.range_set = fetch->range_set;
     params.if_range = validator;
     params.credentials = fetch->ctx->credentials;
     params.credential_count = fetch->ctx->credential_count;
@@ -751,8 +785,8 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
         return hr;
     }
     *usable = record_response(fetch, resp);
-    TRACE("%s range %s-%s: status %lu\n", debugstr_w(params.url), wine_dbgstr_longlong(first),
-          wine_dbgstr_longlong(last), resp->status);
+    TRACE("%s range %s-%s%s: status %lu\n", debugstr_w(params.url), wine_dbgstr_longlong(first),
+          wine_dbgstr_longlong(last), fetch->range_set ? " (several)" : "", resp->status);
     return S_OK;
 }
 
@@ -1005,6 +1039,7 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
     for (;;)
     {
         const BYTE *data = fetch->ctx->buffer;
+        DWORD consumed;
 
         if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
         if (!read) break;
@@ -1019,6 +1054,7 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             read = (DWORD)(limit - pos);
             too_long = TRUE;
         }
+        consumed = read;
         /* The pieces lie back to back locally, so what this read holds of them
          * is one local span: squeeze out the gaps in place (the output never
          * overtakes the input) and write it once, not once per piece. */
@@ -1047,7 +1083,9 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             pos += take;
             if (pos == piece->remote + piece->length) index++;
         }
-        if (out_len && FAILED(hr = store_bytes(fetch, out_local, fetch->ctx->buffer, out_len, out_len))) break;
+        /* the gaps count as fetched, next to the bytes delivered */
+        if (out_len && FAILED(hr = store_bytes(fetch, out_local, fetch->ctx->buffer, out_len, consumed))) break;
+        if (!out_len) count_dropped(fetch, consumed);
         if (too_long)
         {
             hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
@@ -1065,28 +1103,351 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
     return S_OK;
 }
 
+/* One request for several groups of pieces at once (multipart/byteranges,
+ * RFC 9110 14.6).  Parts must come in the order asked; each must begin at
+ * or before the next byte still missing, reach it, and stay within what was
+ * asked (a server may merge ranges into one part: the bytes between them
+ * are dropped, bytes already written are not written again).  A part's
+ * bytes count only once the delimiter after it came. */
+struct multi_fetch
+{
+    struct file_fetch *fetch;
+    struct piece *pieces;
+    DWORD index, last;          /* the next piece to fill, the last one asked */
+    UINT64 filled;              /* bytes of pieces[index] received */
+    UINT64 hull_first, hull_last;
+    UINT64 size;                /* of the remote file, or HTTP_SIZE_UNKNOWN */
+    BYTE *held;                 /* asked bytes of the current part, not yet written */
+    DWORD held_len;
+    UINT64 held_local;
+    UINT64 wire;                /* file bytes received and not yet counted */
+    BOOL progress;
+};
+
+static HRESULT multi_flush(struct multi_fetch *mf)
+{
+    HRESULT hr = S_OK;
+
+    if (mf->held_len)
+    {
+        hr = store_bytes(mf->fetch, mf->held_local, mf->held, mf->held_len, mf->wire);
+        if (SUCCEEDED(hr)) mf->progress = TRUE;
+    }
+    else count_dropped(mf->fetch, mf->wire);
+    mf->held_len = 0;
+    mf->wire = 0;
+    return hr;
+}
+
+static HRESULT multi_part_begin(void *context, UINT64 first, UINT64 last, UINT64 total)
+{
+    struct multi_fetch *mf = context;
+    UINT64 cursor = mf->index <= mf->last ? mf->pieces[mf->index].remote + mf->filled : HTTP_SIZE_UNKNOWN;
+
+    TRACE("part %s-%s/%s\n", wine_dbgstr_longlong(first), wine_dbgstr_longlong(last), wine_dbgstr_longlong(total));
+    if (total != HTTP_SIZE_UNKNOWN && mf->size != HTTP_SIZE_UNKNOWN && total != mf->size)
+    {
+        WARN("%s: a part says the file holds %s bytes, not %s\n", debugstr_w(mf->fetch->url),
+             wine_dbgstr_longlong(total), wine_dbgstr_longlong(mf->size));
+        return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    if (cursor == HTTP_SIZE_UNKNOWN || first > cursor || last < cursor || first < mf->hull_first ||
+        last > mf->hull_last)
+    {
+        WARN("%s: part %s-%s is not one asked for (next byte %s)\n", debugstr_w(mf->fetch->url),
+             wine_dbgstr_longlong(first), wine_dbgstr_longlong(last), wine_dbgstr_longlong(cursor));
+        return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    if (total != HTTP_SIZE_UNKNOWN && mf->size == HTTP_SIZE_UNKNOWN)
+    {
+        mf->size = total;
+        EnterCriticalSection(&mf->fetch->job->cs);
+        mf->fetch->file->remote_size = total;
+        LeaveCriticalSection(&mf->fetch->job->cs);
+    }
+    return S_OK;
+}
+
+static HRESULT multi_part_data(void *context, UINT64 offset, const BYTE *data, DWORD size)
+{
+    struct multi_fetch *mf = context;
+    HRESULT hr;
+
+    if (!run_is_current(mf->fetch)) return E_ABORT;
+    while (size)
+    {
+        struct piece *piece;
+        UINT64 cursor, take;
+
+        if (mf->index > mf->last)
+        {
+            /* the rest of a merged part: bytes written already */
+            mf->wire += size;
+            break;
+        }
+        piece = &mf->pieces[mf->index];
+        cursor = piece->remote + mf->filled;
+        if (offset < cursor)
+        {
+            /* a gap, or bytes a merged part repeats: dropped */
+            take = min(cursor - offset, size);
+        }
+        else if (offset > cursor) return DO_E_HTTP_BLOCKSIZE_MISMATCH;   /* cannot happen: parts reach the cursor */
+        else
+        {
+            take = min(piece->length - mf->filled, size);
+            if (mf->held_len + take > MAX_HELD_PART && FAILED(hr = multi_flush(mf))) return hr;
+            if (!mf->held_len) mf->held_local = piece->local + mf->filled;
+            memcpy(mf->held + mf->held_len, data, (size_t)take);
+            mf->held_len += (DWORD)take;
+            mf->filled += take;
+            if (mf->filled == piece->length)
+            {
+                mf->index++;
+                mf->filled = 0;
+            }
+        }
+        mf->wire += take;
+        offset += take;
+        data += take;
+        size -= (DWORD)take;
+    }
+    return S_OK;
+}
+
+static HRESULT multi_part_end(void *context)
+{
+    return multi_flush(context);
+}
+
+static const struct byteranges_sink multi_sink = { multi_part_begin, multi_part_data, multi_part_end };
+
+/* Pieces [first, last], groups of them in ranges (the Range header's
+ * value).  *next is the first piece not complete afterwards (adjusted to
+ * start where its bytes stop); S_FALSE: the server does not do multi-range,
+ * nothing was written. */
+static HRESULT fetch_multi(struct file_fetch *fetch, struct piece *pieces, DWORD first, DWORD last,
+                           const char *ranges, DWORD *next)
+{
+    struct multi_fetch mf = { 0 };
+    struct byteranges reader;
+    struct http_response resp;
+    struct http_request *req;
+    BOOL usable, multipart = FALSE;
+    UINT64 single_first = 0, single_len = 0, got = 0;
+    HRESULT hr = S_OK;
+    DWORD read;
+
+    *next = first;
+    mf.fetch = fetch;
+    mf.pieces = pieces;
+    mf.index = first;
+    mf.last = last;
+    mf.hull_first = pieces[first].remote;
+    mf.hull_last = piece_end(&pieces[last]);
+    if (!(mf.held = malloc(MAX_HELD_PART))) return E_OUTOFMEMORY;
+    EnterCriticalSection(&fetch->job->cs);
+    mf.size = fetch->file->remote_size == DO_UNKNOWN_FILE_SIZE ? HTTP_SIZE_UNKNOWN : fetch->file->remote_size;
+    LeaveCriticalSection(&fetch->job->cs);
+
+    fetch->range_set = ranges;
+    fetch->multi_refused = FALSE;
+    hr = send_request(fetch, mf.hull_first, mf.hull_last, &req, &resp, &usable);
+    fetch->range_set = NULL;
+    if (FAILED(hr))
+    {
+        free(mf.held);
+        return hr;
+    }
+    if (!usable)
+    {
+        /* as for one range: the bytes of the old version go, the file fails */
+        restart_file(fetch);
+        hr = DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    }
+    else if (resp.status == HTTP_STATUS_OK)
+    {
+        /* the whole file: no multi-range here (one range at a time will
+         * tell whether ranges work at all), or another version */
+        hr = fetch->multi_refused ? S_FALSE : DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    }
+    else if (resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE) hr = DO_E_INVALID_RANGE;
+    else if (resp.status != HTTP_STATUS_PARTIAL_CONTENT) hr = status_to_error(fetch, resp.status);
+    else if (resp.has_range)
+    {
+        /* one part, with the headers of the response: what the server
+         * chose to send of what was asked */
+        single_first = resp.range_first;
+        single_len = resp.range_last - resp.range_first + 1;
+        if (resp.content_length != HTTP_SIZE_UNKNOWN && resp.content_length != single_len)
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        else hr = multi_part_begin(&mf, resp.range_first, resp.range_last, resp.range_total);
+    }
+    else if (!byteranges_init(&reader, resp.content_type))
+    {
+        WARN("%s: a 206 without Content-Range that is not multipart/byteranges (%s)\n", debugstr_w(fetch->url),
+             debugstr_w(resp.content_type));
+        hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    else multipart = TRUE;
+    if (hr == S_OK && !multipart)
+        TRACE("%s: one part for %lu pieces\n", debugstr_w(fetch->url), last - first + 1);
+    http_response_clear(&resp);
+    if (hr != S_OK)
+    {
+        http_request_close(req);
+        free(mf.held);
+        return hr;
+    }
+
+    for (;;)
+    {
+        if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
+        if (!read) break;
+        if (!run_is_current(fetch))
+        {
+            hr = E_ABORT;
+            break;
+        }
+        if (multipart)
+        {
+            if (FAILED(hr = byteranges_feed(&reader, fetch->ctx->buffer, read, &multi_sink, &mf))) break;
+            continue;
+        }
+        if (got + read > single_len)
+        {
+            WARN("%s: the body runs past the announced range\n", debugstr_w(fetch->url));
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+            break;
+        }
+        hr = multi_part_data(&mf, single_first + got, fetch->ctx->buffer, read);
+        got += read;
+        if (FAILED(hr)) break;
+    }
+    http_request_close(req);
+    if (SUCCEEDED(hr))
+    {
+        if (multipart ? !byteranges_complete(&reader) : got < single_len)
+        {
+            WARN("%s: the multi-range body ended early\n", debugstr_w(fetch->url));
+            hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
+        }
+        /* a single part: its end is the body's */
+        else if (!multipart) hr = multi_flush(&mf);
+    }
+    /* what did not make it is dropped: the bytes of a part not confirmed */
+    mf.held_len = 0;
+    count_dropped(fetch, mf.wire);
+    free(mf.held);
+    if (FAILED(hr)) return hr;
+
+    if (!multipart)
+    {
+        /* a server that answers several ranges with one: ask one at a time */
+        TRACE("%s: the server sent one part; one range per request from now on\n", debugstr_w(fetch->url));
+        fetch->single_ranges = TRUE;
+    }
+    if (mf.index <= last && !mf.progress)
+    {
+        WARN("%s: a multi-range answer without any asked byte\n", debugstr_w(fetch->url));
+        return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    if (mf.index <= last && mf.filled)
+    {
+        /* the rest of a piece a part stopped inside */
+        pieces[mf.index].remote += mf.filled;
+        pieces[mf.index].local += mf.filled;
+        pieces[mf.index].length -= mf.filled;
+    }
+    *next = mf.index;
+    return S_OK;
+}
+
+/* The end of the group of pieces starting at first: pieces close enough
+ * that one range spanning them all costs less than a request each. */
+static DWORD group_end(const struct piece *pieces, DWORD count, DWORD first)
+{
+    DWORD last = first;
+
+    while (last + 1 < count && pieces[last].length != HTTP_SIZE_UNKNOWN &&
+           pieces[last + 1].remote - (pieces[last].remote + pieces[last].length) <= COALESCE_GAP &&
+           (pieces[last + 1].length == HTTP_SIZE_UNKNOWN ||
+            piece_end(&pieces[last + 1]) - pieces[first].remote < MAX_REQUEST_SPAN))
+        last++;
+    return last;
+}
+
+/* The Range header's value for the groups from first on, as many as fit
+ * in budget characters; *last is the last piece covered.  NULL when fewer
+ * than two groups fit (one range needs no multipart). */
+static char *range_set(const struct piece *pieces, DWORD count, DWORD first, size_t budget, DWORD *last)
+{
+    char *set, spec[48];
+    size_t len = 0;
+    DWORD groups = 0, end;
+
+    if (!(set = malloc(budget + 1))) return NULL;
+    while (first < count)
+    {
+        end = group_end(pieces, count, first);
+        if (pieces[end].length == HTTP_SIZE_UNKNOWN) break;   /* to the end: its own request */
+        sprintf(spec, "%s%I64u-%I64u", groups ? "," : "", pieces[first].remote, piece_end(&pieces[end]));
+        if (len + strlen(spec) > budget) break;
+        strcpy(set + len, spec);
+        len += strlen(spec);
+        *last = end;
+        groups++;
+        first = end + 1;
+    }
+    if (groups < 2)
+    {
+        free(set);
+        return NULL;
+    }
+    return set;
+}
+
+/* Requests to a cache server ask one range at a time: what a cache does
+ * with several is not known (docs/gaps.md). */
+static BOOL multi_range_allowed(const struct file_fetch *fetch)
+{
+    return !fetch->single_ranges && (!fetch->route.policy || fetch->route.origin_only);
+}
+
 static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
 {
     struct piece *pieces;
-    DWORD count, first = 0, last;
+    DWORD count, first = 0, last, next;
     UINT64 remote_size;
+    size_t budget;
     HRESULT hr = S_OK;
+    char *set;
 
     EnterCriticalSection(&fetch->job->cs);
     remote_size = fetch->file->remote_size;
     pieces = pending_pieces(fetch->file, done, remote_size, &count);
     LeaveCriticalSection(&fetch->job->cs);
     if (!pieces) return E_OUTOFMEMORY;
+    budget = fetch->ctx->custom_headers ? lstrlenW(fetch->ctx->custom_headers) * 3 : 0;
+    budget = budget + MIN_RANGE_SET < MAX_RANGE_SET ? MAX_RANGE_SET - budget : MIN_RANGE_SET;
 
     while (first < count && SUCCEEDED(hr))
     {
+        if (multi_range_allowed(fetch) && (set = range_set(pieces, count, first, budget, &last)))
+        {
+            hr = fetch_multi(fetch, pieces, first, last, set, &next);
+            free(set);
+            if (hr == S_FALSE)
+            {
+                TRACE("%s: no multi-range; one range per request\n", debugstr_w(fetch->url));
+                fetch->single_ranges = TRUE;
+                hr = S_OK;
+            }
+            else first = next;
+            continue;
+        }
         /* grow the request while the next piece is close and the span stays sane */
-        last = first;
-        while (last + 1 < count && pieces[last].length != HTTP_SIZE_UNKNOWN &&
-               pieces[last + 1].remote - (pieces[last].remote + pieces[last].length) <= COALESCE_GAP &&
-               (pieces[last + 1].length == HTTP_SIZE_UNKNOWN ||
-                piece_end(&pieces[last + 1]) - pieces[first].remote < MAX_REQUEST_SPAN))
-            last++;
+        last = group_end(pieces, count, first);
         hr = fetch_group(fetch, pieces, first, last);
         first = last + 1;
     }

@@ -861,7 +861,8 @@ static void test_multi_ranges(void)
         { "close_after=5000", FALSE, FALSE, 0, BG_JOB_STATE_TRANSIENT_ERROR },
     };
     WCHAR dir[MAX_PATH], local[MAX_PATH], url[256];
-    BG_FILE_RANGE ranges[60];
+    BG_FILE_RANGE ranges[60], *many;
+    static char big_range[8192];
     BG_JOB_PROGRESS progress;
     IBackgroundCopyJob *job;
     unsigned int i, requests;
@@ -878,6 +879,60 @@ static void test_multi_ranges(void)
         ranges[i].Length = 1000 + (i * 104729u) % 700;
         sum += ranges[i].Length;
     }
+    /* 600 ranges: more than one Range header may hold (at most 8 KiB); the
+     * file changes after the first request, which a later one must see */
+    if ((many = malloc(600 * sizeof(*many))))
+    {
+        static const char *queries[] = { "", "?etag_after=1" };
+        UINT64 many_sum = 0;
+
+        httpd_add_generated(httpd, "sparse-many.bin", 600 * 131072ull);
+        for (i = 0; i < 600; i++)
+        {
+            many[i].InitialOffset = i * 131072ull + 100000;
+            many[i].Length = 1500;
+            many_sum += many[i].Length;
+        }
+        for (i = 0; i < ARRAY_SIZE(queries); i++)
+        {
+            winetest_push_context("600 ranges%s", queries[i]);
+            sprintf(path, "/sparse-many.bin%s", queries[i]);
+            make_url(url, ARRAY_SIZE(url), httpd, path);
+            swprintf(local, ARRAY_SIZE(local), L"%ls\\many%u.bin", dir, i);
+            httpd_reset_log(httpd);
+            if ((job = create_job(manager, L"xfer-multirange", NULL)))
+            {
+                hr = add_file(job, url, local, 600, many);
+                ok(hr == S_OK, "AddFileWithRanges failed: %#lx\n", hr);
+                hr = IBackgroundCopyJob_Resume(job);
+                ok(hr == S_OK, "Resume failed: %#lx\n", hr);
+                if (!i && wait_state(job, BG_JOB_STATE_TRANSFERRED, 30000))
+                {
+                    requests = httpd_request_count(httpd, "/sparse-many.bin");
+                    ok(requests >= 2 && requests < 20, "%u requests for 600 ranges [inferred]\n", requests);
+                    ok(httpd_last_request_header(httpd, "/sparse-many.bin", "Range", big_range, sizeof(big_range)),
+                       "the last Range header is longer than 8 KiB [inferred]\n");
+                    hr = IBackgroundCopyJob_Complete(job);
+                    ok(hr == S_OK, "Complete failed: %#lx\n", hr);
+                    check_file(local, "sparse-many.bin", 600 * 131072ull, 600, many);
+                }
+                else if (i && wait_state_inferred(job, BG_JOB_STATE_ERROR, 30000))
+                {
+                    code = S_OK;
+                    get_job_error(job, NULL, &code);
+                    ok(code == DO_E_INSUFFICIENT_RANGE_SUPPORT,
+                       "a changed file: error %#lx, expected DO_E_INSUFFICIENT_RANGE_SUPPORT [inferred]\n", code);
+                    get_progress(job, &progress);
+                    ok(progress.BytesTransferred < many_sum, "%llu bytes of a file that changed\n",
+                       progress.BytesTransferred);
+                }
+                finish_job(job);
+            }
+            winetest_pop_context();
+        }
+        free(many);
+    }
+
     for (i = 0; i < ARRAY_SIZE(tests); i++)
     {
         winetest_push_context("%s", tests[i].query[0] ? tests[i].query : "multipart");

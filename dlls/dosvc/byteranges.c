@@ -240,6 +240,7 @@ HRESULT byteranges_feed(struct byteranges *reader, const BYTE *data, DWORD size,
         }
 
         case BYTERANGES_EPILOGUE:
+            reader->epilogue += size;
             return S_OK;
         }
     }

@@ -41,6 +41,7 @@ struct byteranges
     BOOL have_range;
     UINT64 first, last, total, pos;    /* the current part */
     ULONG parts;
+    UINT64 epilogue;                   /* bytes after the closing delimiter */
 };
 
 /* The boundary from a Content-Type "multipart/byteranges; boundary=..."

@@ -59,8 +59,18 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 #define MAX_RANGE_SET        7168
 #define MIN_RANGE_SET        1024
 /* a part's asked bytes are held back until the delimiter after it confirms
- * the part was as long as it said; past this, they are written as they come */
+ * the part was as long as it said; past this, they are written as they come.
+ * Confirmed parts wait for more, so a thousand small ones make a few writes,
+ * not a thousand. */
 #define MAX_HELD_PART        (1024 * 1024)
+#define HELD_WRITE_SIZE      (256 * 1024)
+#define MAX_EPILOGUE         4096
+/* Once a server has answered one multi-range request, the rest of a file's
+ * batches go out on this many more connections at once: a server spends
+ * its time per part (a seek and a send each), so one connection leaves
+ * the others' workers idle (docs/performance.md, "Sparse ranges"). */
+#define PARALLEL_BATCHES     2
+#define PREFETCH_READ_SIZE   (256 * 1024)
 #define MIN_ERROR_RETRY_MS   5000
 /* a cache server that sends nothing for this long is given up on */
 #define CACHE_TIMEOUT_MS     30000
@@ -1117,24 +1127,61 @@ struct multi_fetch
     UINT64 filled;              /* bytes of pieces[index] received */
     UINT64 hull_first, hull_last;
     UINT64 size;                /* of the remote file, or HTTP_SIZE_UNKNOWN */
-    BYTE *held;                 /* asked bytes of the current part, not yet written */
+    BYTE *held;                 /* asked bytes not yet written: confirmed parts, then the current one */
     DWORD held_len;
+    DWORD confirmed;            /* how many of them the delimiters confirmed */
     UINT64 held_local;
     UINT64 wire;                /* file bytes received and not yet counted */
     BOOL progress;
+    BOOL positional;            /* a helper's: write at the place, count nothing (parallel_fetch) */
+    UINT64 wire_total;          /* a helper's: every file byte received */
 };
 
-static HRESULT multi_flush(struct multi_fetch *mf)
+/* A helper's confirmed bytes: written at their place in the temp file, not
+ * counted; the worker counts a batch once every batch before it is in
+ * (bytes_done stays "the first n bytes are there"). */
+static HRESULT write_at(struct file_fetch *fetch, UINT64 local, const BYTE *data, DWORD size)
+{
+    OVERLAPPED ov = { 0 };
+    DWORD written, error;
+    HRESULT hr = S_OK;
+
+    EnterCriticalSection(&fetch->job->cs);
+    if (!fetch->file->write_handle || !run_is_current(fetch)) hr = E_ABORT;
+    else
+    {
+        ov.Offset = (DWORD)local;
+        ov.OffsetHigh = (DWORD)(local >> 32);
+        if (!WriteFile(fetch->file->write_handle, data, size, &written, &ov) || written != size)
+        {
+            error = GetLastError();
+            hr = HRESULT_FROM_WIN32(error ? error : ERROR_WRITE_FAULT);
+        }
+    }
+    LeaveCriticalSection(&fetch->job->cs);
+    return hr;
+}
+
+/* Write the first len held bytes; the rest move to the front. */
+static HRESULT multi_flush(struct multi_fetch *mf, DWORD len)
 {
     HRESULT hr = S_OK;
 
-    if (mf->held_len)
+    if (mf->positional)
     {
-        hr = store_bytes(mf->fetch, mf->held_local, mf->held, mf->held_len, mf->wire);
+        if (len) hr = write_at(mf->fetch, mf->held_local, mf->held, len);
+        mf->wire_total += mf->wire;
+    }
+    else if (len)
+    {
+        hr = store_bytes(mf->fetch, mf->held_local, mf->held, len, mf->wire);
         if (SUCCEEDED(hr)) mf->progress = TRUE;
     }
     else count_dropped(mf->fetch, mf->wire);
-    mf->held_len = 0;
+    memmove(mf->held, mf->held + len, mf->held_len - len);
+    mf->held_len -= len;
+    mf->held_local += len;
+    mf->confirmed = 0;
     mf->wire = 0;
     return hr;
 }
@@ -1196,7 +1243,13 @@ static HRESULT multi_part_data(void *context, UINT64 offset, const BYTE *data, D
         else
         {
             take = min(piece->length - mf->filled, size);
-            if (mf->held_len + take > MAX_HELD_PART && FAILED(hr = multi_flush(mf))) return hr;
+            take = min(take, MAX_HELD_PART);
+            /* no room: write what is confirmed, and if that is not enough
+             * (a part this big), all of it */
+            if (mf->held_len + take > MAX_HELD_PART && mf->confirmed &&
+                FAILED(hr = multi_flush(mf, mf->confirmed)))
+                return hr;
+            if (mf->held_len + take > MAX_HELD_PART && FAILED(hr = multi_flush(mf, mf->held_len))) return hr;
             if (!mf->held_len) mf->held_local = piece->local + mf->filled;
             memcpy(mf->held + mf->held_len, data, (size_t)take);
             mf->held_len += (DWORD)take;
@@ -1217,7 +1270,11 @@ static HRESULT multi_part_data(void *context, UINT64 offset, const BYTE *data, D
 
 static HRESULT multi_part_end(void *context)
 {
-    return multi_flush(context);
+    struct multi_fetch *mf = context;
+
+    mf->confirmed = mf->held_len;
+    if (mf->held_len < HELD_WRITE_SIZE) return S_OK;
+    return multi_flush(mf, mf->held_len);
 }
 
 static const struct byteranges_sink multi_sink = { multi_part_begin, multi_part_data, multi_part_end };
@@ -1312,6 +1369,9 @@ static HRESULT fetch_multi(struct file_fetch *fetch, struct piece *pieces, DWORD
         if (multipart)
         {
             if (FAILED(hr = byteranges_feed(&reader, fetch->ctx->buffer, read, &multi_sink, &mf))) break;
+            /* what follows the closing delimiter means nothing: a little is
+             * read so the connection can serve again, a lot is not waited for */
+            if (reader.epilogue > MAX_EPILOGUE) break;
             continue;
         }
         if (got + read > single_len)
@@ -1333,10 +1393,15 @@ static HRESULT fetch_multi(struct file_fetch *fetch, struct piece *pieces, DWORD
             hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
         }
         /* a single part: its end is the body's */
-        else if (!multipart) hr = multi_flush(&mf);
+        else if (!multipart) mf.confirmed = mf.held_len;
     }
-    /* what did not make it is dropped: the bytes of a part not confirmed */
-    mf.held_len = 0;
+    /* the confirmed parts are written whatever came after them; the bytes
+     * of a part not confirmed are dropped */
+    if (hr != E_ABORT && !fetch->fatal)
+    {
+        HRESULT flush_hr = multi_flush(&mf, mf.confirmed);
+        if (SUCCEEDED(hr)) hr = flush_hr;
+    }
     count_dropped(fetch, mf.wire);
     free(mf.held);
     if (FAILED(hr)) return hr;
@@ -1414,11 +1479,242 @@ static BOOL multi_range_allowed(const struct file_fetch *fetch)
     return !fetch->single_ranges && (!fetch->route.policy || fetch->route.origin_only);
 }
 
+/* One batch of the parallel fetch: pieces [first, last] in one request. */
+struct batch
+{
+    DWORD first, last;
+    char *ranges;
+    UINT64 local, bytes;        /* where its bytes go, how many */
+    UINT64 wire;
+    HRESULT hr;
+    LONG done;
+};
+
+struct parallel_fetch
+{
+    struct file_fetch *fetch;
+    const struct piece *pieces;
+    struct batch *batches;
+    DWORD count;
+    LONG next;                  /* the next batch a helper takes */
+    HANDLE abort;               /* manual-reset: helpers give up */
+    HANDLE batch_done;          /* auto-reset: a batch ended */
+    WCHAR *validator;           /* of the bytes the first batch brought */
+    BOOL validator_is_etag;
+};
+
+/* One batch on a helper's own connection.  Only a complete multipart answer
+ * of the same version (its validator the one the first batch came with)
+ * is used; anything else leaves the batch to the worker, which asks again
+ * one request at a time and handles the answer as always. */
+static HRESULT prefetch_batch(struct parallel_fetch *pf, struct http_session *session, BYTE *buffer,
+                              struct batch *batch)
+{
+    struct file_fetch *fetch = pf->fetch;
+    struct http_fetch_params params = { 0 };
+    struct multi_fetch mf = { 0 };
+    struct byteranges reader;
+    struct http_response resp;
+    struct http_request *req;
+    DWORD n = batch->last - batch->first + 1, read;
+    const WCHAR *validator;
+    HRESULT hr;
+
+    mf.fetch = fetch;
+    mf.positional = TRUE;
+    mf.last = n - 1;
+    mf.size = HTTP_SIZE_UNKNOWN;
+    if (!(mf.pieces = malloc(n * sizeof(*mf.pieces))) || !(mf.held = malloc(MAX_HELD_PART)))
+    {
+        free(mf.pieces);
+        return E_OUTOFMEMORY;
+    }
+    memcpy(mf.pieces, pf->pieces + batch->first, n * sizeof(*mf.pieces));
+    mf.hull_first = mf.pieces[0].remote;
+    mf.hull_last = piece_end(&mf.pieces[n - 1]);
+    EnterCriticalSection(&fetch->job->cs);
+    if (fetch->file->remote_size != DO_UNKNOWN_FILE_SIZE) mf.size = fetch->file->remote_size;
+    LeaveCriticalSection(&fetch->job->cs);
+
+    params.url = fetch->url;
+    params.custom_headers = fetch->ctx->custom_headers;
+    params.range_first = mf.hull_first;
+    params.range_last = mf.hull_last;
+    params.range_set = batch->ranges;
+    params.if_range = pf->validator;
+    params.credentials = fetch->ctx->credentials;
+    params.credential_count = fetch->ctx->credential_count;
+    params.auth_headers = fetch->ctx->custom_auth_headers;
+    params.abort_event = pf->abort;
+    if (SUCCEEDED(hr = http_request_send(session, &params, &req, &resp)))
+    {
+        validator = pf->validator_is_etag ? resp.etag : resp.last_modified;
+        if (resp.status != HTTP_STATUS_PARTIAL_CONTENT || resp.has_range || !validator ||
+            wcscmp(validator, pf->validator) || !byteranges_init(&reader, resp.content_type))
+        {
+            TRACE("batch %lu-%lu: status %lu, left to the worker\n", batch->first, batch->last, resp.status);
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        }
+        http_response_clear(&resp);
+        while (SUCCEEDED(hr))
+        {
+            if (FAILED(hr = http_request_read(req, buffer, PREFETCH_READ_SIZE, &read)) || !read) break;
+            hr = byteranges_feed(&reader, buffer, read, &multi_sink, &mf);
+            if (reader.epilogue > MAX_EPILOGUE) break;
+        }
+        http_request_close(req);
+        if (SUCCEEDED(hr) && (!byteranges_complete(&reader) || mf.index <= mf.last))
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        if (SUCCEEDED(hr)) hr = multi_flush(&mf, mf.confirmed);
+    }
+    batch->wire = mf.wire_total + mf.wire;
+    free(mf.held);
+    free(mf.pieces);
+    return hr;
+}
+
+static DWORD CALLBACK prefetch_proc(void *arg)
+{
+    struct parallel_fetch *pf = arg;
+    struct http_session *session = NULL;
+    BYTE *buffer = malloc(PREFETCH_READ_SIZE);
+    LONG index;
+
+    if (buffer && FAILED(http_session_create(&pf->fetch->ctx->settings, &session))) session = NULL;
+    while ((index = InterlockedIncrement(&pf->next) - 1) < (LONG)pf->count)
+    {
+        struct batch *batch = &pf->batches[index];
+
+        if (!session || WaitForSingleObject(pf->abort, 0) == WAIT_OBJECT_0) batch->hr = E_ABORT;
+        else batch->hr = prefetch_batch(pf, session, buffer, batch);
+        InterlockedExchange(&batch->done, 1);
+        SetEvent(pf->batch_done);
+    }
+    http_session_destroy(session);
+    free(buffer);
+    return 0;
+}
+
+/* Count a helper's batch, in order: its bytes are the next ones. */
+static BOOL commit_batch(struct file_fetch *fetch, const struct batch *batch)
+{
+    BOOL ok;
+
+    EnterCriticalSection(&fetch->job->cs);
+    ok = run_is_current(fetch) && fetch->file->write_handle && fetch->file->bytes_done == batch->local;
+    if (ok)
+    {
+        fetch->file->bytes_done += batch->bytes;
+        fetch->file->http_connections++;
+        count_wire(fetch, batch->wire);
+        fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
+        fetch->job->last_progress_tick = GetTickCount64();
+        job_touch_progress(fetch->job);
+    }
+    LeaveCriticalSection(&fetch->job->cs);
+    if (ok) engine_notify(fetch->job);
+    return ok;
+}
+
+/* The batches from piece first on, fetched by PARALLEL_BATCHES helpers on
+ * connections of their own and counted here in order.  *next: the first
+ * piece not counted; the worker goes on from there one request at a time
+ * (a batch that failed, the run stopped, or fewer than two batches left). */
+static HRESULT fetch_parallel(struct file_fetch *fetch, struct piece *pieces, DWORD count, DWORD first,
+                              size_t budget, DWORD *next)
+{
+    struct parallel_fetch pf = { 0 };
+    HANDLE threads[PARALLEL_BATCHES];
+    DWORD i, k, capacity = 16, started = 0, last;
+    HRESULT hr = S_OK;
+    char *ranges;
+
+    *next = first;
+    EnterCriticalSection(&fetch->job->cs);
+    if (fetch->file->etag) pf.validator = strdupW(fetch->file->etag);
+    else if (fetch->file->last_modified) pf.validator = strdupW(fetch->file->last_modified);
+    pf.validator_is_etag = fetch->file->etag != NULL;
+    LeaveCriticalSection(&fetch->job->cs);
+    /* without a validator a helper could not tell that its answer is of the same version */
+    if (!pf.validator || !(pf.batches = malloc(capacity * sizeof(*pf.batches))))
+    {
+        free(pf.validator);
+        return S_OK;
+    }
+    while (first < count && (ranges = range_set(pieces, count, first, budget, &last)))
+    {
+        struct batch *batch;
+
+        if (pf.count == capacity)
+        {
+            struct batch *grown = realloc(pf.batches, 2 * capacity * sizeof(*pf.batches));
+            if (!grown)
+            {
+                free(ranges);
+                break;
+            }
+            pf.batches = grown;
+            capacity *= 2;
+        }
+        batch = &pf.batches[pf.count++];
+        memset(batch, 0, sizeof(*batch));
+        batch->first = first;
+        batch->last = last;
+        batch->ranges = ranges;
+        batch->local = pieces[first].local;
+        batch->bytes = pieces[last].local + pieces[last].length - pieces[first].local;
+        first = last + 1;
+    }
+    pf.fetch = fetch;
+    pf.pieces = pieces;
+    pf.abort = CreateEventW(NULL, TRUE, FALSE, NULL);
+    pf.batch_done = CreateEventW(NULL, FALSE, FALSE, NULL);
+    if (pf.count >= 2 && pf.abort && pf.batch_done)
+    {
+        for (i = 0; i < PARALLEL_BATCHES && i < pf.count; i++)
+            if ((threads[started] = CreateThread(NULL, 0, prefetch_proc, &pf, 0, NULL))) started++;
+    }
+    TRACE("%s: %lu batches on %lu connections\n", debugstr_w(fetch->url), pf.count, started);
+
+    for (k = 0; started && k < pf.count; k++)
+    {
+        while (!InterlockedCompareExchange(&pf.batches[k].done, 0, 0))
+        {
+            WaitForSingleObject(pf.batch_done, 50);
+            if (!run_is_current(fetch)) break;
+        }
+        if (!run_is_current(fetch))
+        {
+            hr = E_ABORT;
+            break;
+        }
+        if (FAILED(pf.batches[k].hr) || !commit_batch(fetch, &pf.batches[k]))
+        {
+            WARN("%s: batch %lu failed (%#lx); going on one request at a time\n", debugstr_w(fetch->url), k,
+                 pf.batches[k].hr);
+            /* the bytes it fetched were fetched, if not used */
+            count_dropped(fetch, pf.batches[k].wire);
+            break;
+        }
+        *next = pf.batches[k].last + 1;
+    }
+    if (pf.abort) SetEvent(pf.abort);
+    if (started) WaitForMultipleObjects(started, threads, TRUE, INFINITE);
+    for (i = 0; i < started; i++) CloseHandle(threads[i]);
+    if (pf.abort) CloseHandle(pf.abort);
+    if (pf.batch_done) CloseHandle(pf.batch_done);
+    for (i = 0; i < pf.count; i++) free(pf.batches[i].ranges);
+    free(pf.batches);
+    free(pf.validator);
+    return hr;
+}
+
 static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
 {
     struct piece *pieces;
     DWORD count, first = 0, last, next;
     UINT64 remote_size;
+    BOOL parallel_tried = FALSE;
     size_t budget;
     HRESULT hr = S_OK;
     char *set;
@@ -1442,8 +1738,18 @@ static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
                 TRACE("%s: no multi-range; one range per request\n", debugstr_w(fetch->url));
                 fetch->single_ranges = TRUE;
                 hr = S_OK;
+                continue;
             }
-            else first = next;
+            first = next;
+            /* the server does multi-range: the rest on several connections
+             * (a stream sink takes its bytes in order only) */
+            if (SUCCEEDED(hr) && next == last + 1 && !fetch->stream && !parallel_tried &&
+                multi_range_allowed(fetch))
+            {
+                parallel_tried = TRUE;
+                hr = fetch_parallel(fetch, pieces, count, first, budget, &next);
+                first = next;
+            }
             continue;
         }
         /* grow the request while the next piece is close and the span stays sane */

@@ -69,7 +69,7 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
  * batches go out on this many more connections at once: a server spends
  * its time per part (a seek and a send each), so one connection leaves
  * the others' workers idle (docs/performance.md, "Sparse ranges"). */
-#define PARALLEL_BATCHES     2
+#define PARALLEL_BATCHES     3
 #define PREFETCH_READ_SIZE   (256 * 1024)
 #define MIN_ERROR_RETRY_MS   5000
 /* a cache server that sends nothing for this long is given up on */
@@ -1191,7 +1191,6 @@ static HRESULT multi_part_begin(void *context, UINT64 first, UINT64 last, UINT64
     struct multi_fetch *mf = context;
     UINT64 cursor = mf->index <= mf->last ? mf->pieces[mf->index].remote + mf->filled : HTTP_SIZE_UNKNOWN;
 
-    TRACE("part %s-%s/%s\n", wine_dbgstr_longlong(first), wine_dbgstr_longlong(last), wine_dbgstr_longlong(total));
     if (total != HTTP_SIZE_UNKNOWN && mf->size != HTTP_SIZE_UNKNOWN && total != mf->size)
     {
         WARN("%s: a part says the file holds %s bytes, not %s\n", debugstr_w(mf->fetch->url),
@@ -1546,8 +1545,11 @@ static HRESULT prefetch_batch(struct parallel_fetch *pf, struct http_session *se
     params.credential_count = fetch->ctx->credential_count;
     params.auth_headers = fetch->ctx->custom_auth_headers;
     params.abort_event = pf->abort;
+    TRACE("batch %lu-%lu\n", batch->first, batch->last);
+    reader.parts = 0;
     if (SUCCEEDED(hr = http_request_send(session, &params, &req, &resp)))
     {
+        TRACE("batch %lu-%lu: status %lu\n", batch->first, batch->last, resp.status);
         validator = pf->validator_is_etag ? resp.etag : resp.last_modified;
         if (resp.status != HTTP_STATUS_PARTIAL_CONTENT || resp.has_range || !validator ||
             wcscmp(validator, pf->validator) || !byteranges_init(&reader, resp.content_type))
@@ -1568,6 +1570,7 @@ static HRESULT prefetch_batch(struct parallel_fetch *pf, struct http_session *se
         if (SUCCEEDED(hr)) hr = multi_flush(&mf, mf.confirmed);
     }
     batch->wire = mf.wire_total + mf.wire;
+    TRACE("batch %lu-%lu: %#lx, %lu parts\n", batch->first, batch->last, hr, reader.parts);
     free(mf.held);
     free(mf.pieces);
     return hr;
@@ -1576,21 +1579,21 @@ static HRESULT prefetch_batch(struct parallel_fetch *pf, struct http_session *se
 static DWORD CALLBACK prefetch_proc(void *arg)
 {
     struct parallel_fetch *pf = arg;
-    struct http_session *session = NULL;
+    /* the worker's session: it only waits meanwhile, and a session's pool of
+     * kept-alive connections serves several threads (http_native.c) */
+    struct http_session *session = pf->fetch->ctx->session;
     BYTE *buffer = malloc(PREFETCH_READ_SIZE);
     LONG index;
 
-    if (buffer && FAILED(http_session_create(&pf->fetch->ctx->settings, &session))) session = NULL;
     while ((index = InterlockedIncrement(&pf->next) - 1) < (LONG)pf->count)
     {
         struct batch *batch = &pf->batches[index];
 
-        if (!session || WaitForSingleObject(pf->abort, 0) == WAIT_OBJECT_0) batch->hr = E_ABORT;
+        if (!buffer || WaitForSingleObject(pf->abort, 0) == WAIT_OBJECT_0) batch->hr = E_ABORT;
         else batch->hr = prefetch_batch(pf, session, buffer, batch);
         InterlockedExchange(&batch->done, 1);
         SetEvent(pf->batch_done);
     }
-    http_session_destroy(session);
     free(buffer);
     return 0;
 }
@@ -1729,7 +1732,10 @@ static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
 
     while (first < count && SUCCEEDED(hr))
     {
-        if (multi_range_allowed(fetch) && (set = range_set(pieces, count, first, budget, &last)))
+        /* the first multi-range request is a short probe when helpers may
+         * follow: they start once it has shown the server does multi-range */
+        if (multi_range_allowed(fetch) &&
+            (set = range_set(pieces, count, first, fetch->stream || parallel_tried ? budget : MIN_RANGE_SET, &last)))
         {
             hr = fetch_multi(fetch, pieces, first, last, set, &next);
             free(set);
@@ -1747,7 +1753,8 @@ static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
                 multi_range_allowed(fetch))
             {
                 parallel_tried = TRUE;
-                hr = fetch_parallel(fetch, pieces, count, first, budget, &next);
+                /* smaller batches: the helpers share them out more evenly */
+                hr = fetch_parallel(fetch, pieces, count, first, max(budget / 2, MIN_RANGE_SET), &next);
                 first = next;
             }
             continue;

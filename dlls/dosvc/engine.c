@@ -1545,11 +1545,9 @@ static HRESULT prefetch_batch(struct parallel_fetch *pf, struct http_session *se
     params.credential_count = fetch->ctx->credential_count;
     params.auth_headers = fetch->ctx->custom_auth_headers;
     params.abort_event = pf->abort;
-    TRACE("batch %lu-%lu\n", batch->first, batch->last);
     reader.parts = 0;
     if (SUCCEEDED(hr = http_request_send(session, &params, &req, &resp)))
     {
-        TRACE("batch %lu-%lu: status %lu\n", batch->first, batch->last, resp.status);
         validator = pf->validator_is_etag ? resp.etag : resp.last_modified;
         if (resp.status != HTTP_STATUS_PARTIAL_CONTENT || resp.has_range || !validator ||
             wcscmp(validator, pf->validator) || !byteranges_init(&reader, resp.content_type))

@@ -1067,6 +1067,63 @@ static void test_ranges(void)
     remove_subdir(dir);
 }
 
+/* Sparse ranges (too far apart for one span) go several to a request; a
+ * server that answers a multi-range request with the whole file, or with its
+ * first range only, still gives the exact bytes. */
+static void test_multi_ranges(void)
+{
+    static const char *queries[] = { "", "?multirange=200", "?multirange=first", "?multirange=merge" };
+    static const UINT64 size = 6 * MIB;
+    DO_DOWNLOAD_RANGES_INFO *ranges;
+    WCHAR dir[MAX_PATH], local[MAX_PATH];
+    IDODownload *download;
+    DO_DOWNLOAD_STATUS status;
+    UINT64 pairs[80], total;
+    unsigned int i, requests;
+    char path[64];
+    HRESULT hr;
+
+    make_subdir(dir, ARRAY_SIZE(dir), L"multirange");
+    httpd_add_generated(httpd, "dl-sparse.bin", size);
+    for (i = 0; i < 40; i++)
+    {
+        pairs[2 * i] = i * 150000ull + i % 7;
+        pairs[2 * i + 1] = 1200 + i * 31;
+    }
+    ranges = alloc_ranges(40, pairs);
+    total = ranges_total(ranges, size);
+    for (i = 0; i < ARRAY_SIZE(queries); i++)
+    {
+        winetest_push_context("%s", queries[i][0] ? queries[i] + 1 : "multipart");
+        swprintf(local, ARRAY_SIZE(local), L"%ls\\sparse%u.bin", dir, i);
+        sprintf(path, "/dl-sparse.bin%s", queries[i]);
+        httpd_reset_log(httpd);
+        if ((download = new_download(path, local)))
+        {
+            hr = IDODownload_Start(download, ranges);
+            ok(hr == S_OK, "Start with 40 ranges failed: %#lx\n", hr);
+            if (wait_state(download, DODownloadState_Transferred, 30000))
+            {
+                requests = httpd_request_count(httpd, "/dl-sparse.bin");
+                if (!i)
+                    ok(requests < 10, "%u requests for 40 ranges [inferred: several ranges to a request]\n", requests);
+                else
+                    ok(requests >= 1, "no request logged\n");
+                get_dl_status(download, &status);
+                ok(status.BytesTransferred == total, "BytesTransferred %llu, expected %llu\n",
+                   status.BytesTransferred, total);
+                hr = IDODownload_Finalize(download);
+                ok(hr == S_OK, "Finalize failed: %#lx\n", hr);
+                check_file(local, "dl-sparse.bin", size, ranges);
+            }
+            finish_download(download);
+        }
+        winetest_pop_context();
+    }
+    free(ranges);
+    remove_subdir(dir);
+}
+
 /* StreamInterface instead of LocalPath: the stream gets the bytes in order. */
 static void test_stream_sink(void)
 {
@@ -2091,6 +2148,7 @@ START_TEST(download)
     test_start_errors();
     test_winget_pattern();
     test_ranges();
+    test_multi_ranges();
     test_stream_sink();
     test_local_path();
     test_http_properties();

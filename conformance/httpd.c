@@ -1601,6 +1601,147 @@ static enum range_result parse_range(const char *head, unsigned long long size,
     return RANGE_OK;
 }
 
+/* at most this many ranges in one request; more get the full body */
+#define MAX_MULTI_RANGES 4096
+
+struct byte_range
+{
+    unsigned long long first, last;
+};
+
+/* Parses a Range with several ranges ("bytes=a-b, c-, -n"): the satisfiable
+ * ones, clamped to the size, in the order asked.  FALSE (full body) for an
+ * invalid header, one without a comma or with too many ranges; *count 0
+ * when none is satisfiable. */
+static BOOL parse_range_set(const char *head, unsigned long long size, struct byte_range *ranges,
+                            unsigned int *count)
+{
+    const char *value, *end, *spec, *spec_end, *dash, *a_end, *b_start;
+    unsigned long long first, last;
+    size_t len;
+
+    *count = 0;
+    if (!find_header(head, "Range", &value, &len)) return FALSE;
+    end = value + len;
+    if (len < 6 || !equal_nocase(value, "bytes=", 6)) return FALSE;
+    value += 6;
+    if (!memchr(value, ',', end - value)) return FALSE;
+    for (spec = value; spec < end; spec = spec_end + 1)
+    {
+        if (!(spec_end = memchr(spec, ',', end - spec))) spec_end = end;
+        a_end = spec_end;
+        while (spec < a_end && (*spec == ' ' || *spec == '\t')) spec++;
+        while (a_end > spec && (a_end[-1] == ' ' || a_end[-1] == '\t')) a_end--;
+        if (spec == a_end) continue;   /* empty elements are allowed */
+        if (!(dash = memchr(spec, '-', a_end - spec))) return FALSE;
+        b_start = dash + 1;
+        if (dash == spec)
+        {
+            if (!parse_ull(b_start, a_end - b_start, &last)) return FALSE;
+            if (!last || !size) continue;
+            first = last < size ? size - last : 0;
+            last = size - 1;
+        }
+        else
+        {
+            if (!parse_ull(spec, dash - spec, &first)) return FALSE;
+            if (b_start == a_end) last = ~0ull;
+            else if (!parse_ull(b_start, a_end - b_start, &last) || last < first) return FALSE;
+            if (first >= size) continue;
+            if (last >= size) last = size - 1;
+        }
+        if (*count == MAX_MULTI_RANGES) return FALSE;
+        ranges[*count].first = first;
+        ranges[*count].last = last;
+        (*count)++;
+    }
+    return TRUE;
+}
+
+/* A 206 multipart/byteranges answer to several ranges; "multirange" in the
+ * query picks a misbehaving one (see httpd.h). */
+static BOOL send_multirange(struct connection *conn, struct request *req, struct resource *res,
+                            const struct body_source *res_src, const struct byte_range *asked, unsigned int count,
+                            const char *etag, const char *last_modified)
+{
+    static const char boundary[] = "3d6b6a416f9b5dosvc", wrong[] = "3d6b6a416f9b5other";
+    struct byte_range *parts;
+    char mode[32] = "", part_head[256];
+    unsigned long long total = 0, size = res->size;
+    unsigned int i, n = 0;
+    struct body_options opts;
+    struct body_source src;
+    struct head_builder hb;
+    unsigned char *body;
+    size_t pos = 0;
+    BOOL keep;
+
+    query_string(req->query, "multirange", mode, sizeof(mode));
+    if (!(parts = malloc(count * sizeof(*parts)))) return send_simple(conn, req, 500, FALSE, NULL);
+    for (i = 0; i < count; i++)
+    {
+        /* merge: every two asked ranges become one part spanning both */
+        if (!strcmp(mode, "merge") && n && i % 2 && asked[i].first > parts[n - 1].last)
+            parts[n - 1].last = asked[i].last;
+        else parts[n++] = asked[i];
+    }
+    if (!strcmp(mode, "outside") && n > 1)
+    {
+        /* the second part one byte later than asked, and its bytes with it */
+        if (parts[1].last + 1 < size)
+        {
+            parts[1].first++;
+            parts[1].last++;
+        }
+    }
+    for (i = 0; i < n; i++) total += 160 + (parts[i].last - parts[i].first + 1);
+    total += 64;
+    if (!(body = malloc((size_t)total)))
+    {
+        free(parts);
+        return send_simple(conn, req, 500, FALSE, NULL);
+    }
+    for (i = 0; i < n; i++)
+    {
+        unsigned long long length = parts[i].last - parts[i].first + 1;
+        int len = sprintf(part_head, "\r\n--%s\r\nContent-Type: application/octet-stream\r\n"
+                          "Content-Range: bytes %llu-%llu/%llu\r\n\r\n", boundary, parts[i].first,
+                          parts[i].last, i && !strcmp(mode, "total") ? size + 1 : size);
+
+        memcpy(body + pos, part_head, len);
+        pos += len;
+        /* shortpart: the first part one byte short of what it announces */
+        if (!i && !strcmp(mode, "shortpart") && length > 1) length--;
+        body_fill(res_src, parts[i].first, body + pos, (size_t)length);
+        pos += (size_t)length;
+    }
+    pos += sprintf((char *)body + pos, "\r\n--%s--\r\n", boundary);
+    free(parts);
+
+    get_body_options(req->query, &opts);
+    keep = keeps_connection(req, &opts, pos);
+    head_begin(&hb, conn, 206, !keep);
+    head_add(&hb, "Content-Type: multipart/byteranges; boundary=%s\r\n", !strcmp(mode, "boundary") ? wrong : boundary);
+    head_add(&hb, "Last-Modified: %s\r\n", last_modified);
+    if (etag[0]) head_add(&hb, "ETag: %s\r\n", etag);
+    head_add(&hb, "Accept-Ranges: bytes\r\n");
+    if (opts.chunked)
+        head_add(&hb, "Transfer-Encoding: chunked\r\n");
+    else if (!opts.nolength)
+        head_add(&hb, "Content-Length: %llu\r\n", (unsigned long long)pos);
+    if (!head_end(&hb))
+    {
+        free(body);
+        return send_simple(conn, req, 500, FALSE, NULL);
+    }
+    src.data = body;
+    src.seed = 0;
+    src.invert = FALSE;
+    keep = send_response(conn, req, hb.len, &src, 0, pos, &opts, keep);
+    free(body);
+    return keep;
+}
+
 static BOOL send_resource(struct connection *conn, struct request *req, struct resource *res, BOOL v2)
 {
     BOOL norange = query_flag(req->query, "norange"), noetag = query_flag(req->query, "noetag");
@@ -1616,9 +1757,43 @@ static BOOL send_resource(struct connection *conn, struct request *req, struct r
     get_body_options(req->query, &opts);
     if (noetag) etag[0] = 0;
     else make_etag(req, res, v2, etag, sizeof(etag));
+    src.data = res->data;
+    src.invert = v2;
+    snprintf(name, sizeof(name), "%s%s", res->name, v2 ? "~v2" : "");
+    src.seed = fnv1a64(name);
+
     /* version 2 plays a broken cache: it answers an old If-Range with its new bytes */
     if (!norange && (v2 || if_range_matches(conn->head, etag, last_modified)))
-        range = parse_range(conn->head, res->size, &start, &length);
+    {
+        struct byte_range *set = malloc(MAX_MULTI_RANGES * sizeof(*set));
+        unsigned int count = 0;
+        char mode[32] = "";
+
+        query_string(req->query, "multirange", mode, sizeof(mode));
+        if (set && parse_range_set(conn->head, res->size, set, &count) && strcmp(mode, "200"))
+        {
+            BOOL keep_open;
+
+            if (!count)
+            {
+                free(set);
+                sprintf(name, "Content-Range: bytes */%llu", res->size);
+                return send_simple(conn, req, 416, req->keep_alive, name);
+            }
+            if (count > 1 && strcmp(mode, "first"))
+            {
+                keep_open = send_multirange(conn, req, res, &src, set, count, etag, last_modified);
+                free(set);
+                return keep_open;
+            }
+            /* one satisfiable range, or the server answers only the first */
+            range = RANGE_OK;
+            start = set[0].first;
+            length = set[0].last - set[0].first + 1;
+        }
+        else if (!set || !count) range = parse_range(conn->head, res->size, &start, &length);
+        free(set);
+    }
 
     if (range == RANGE_UNSATISFIABLE)
     {
@@ -1641,11 +1816,6 @@ static BOOL send_resource(struct connection *conn, struct request *req, struct r
     else if (!opts.nolength)
         head_add(&hb, "Content-Length: %llu\r\n", length);
     if (!head_end(&hb)) return send_simple(conn, req, 500, FALSE, NULL);
-
-    src.data = res->data;
-    src.invert = v2;
-    snprintf(name, sizeof(name), "%s%s", res->name, v2 ? "~v2" : "");
-    src.seed = fnv1a64(name);
     return send_response(conn, req, hb.len, &src, start, length, &opts, keep);
 }
 

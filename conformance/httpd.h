@@ -118,9 +118,24 @@
  *                   block exactly as received, ending with the empty line.
  *
  * Ranges: a single "bytes=a-b", "bytes=a-" or "bytes=-n" gets 206 with
- * Content-Range (b past the end is clamped).  A multi-range request
- * (containing a comma) is answered with 200 and the full body, which RFC 9110
- * allows.  A syntactically invalid Range (including b < a) is ignored (200).
+ * Content-Range (b past the end is clamped).  A request for several ranges
+ * (containing a comma; at most 4096) gets 206 multipart/byteranges, one part
+ * per satisfiable range in the order asked (each with Content-Type and
+ * Content-Range; the body begins with CRLF "--" boundary); if exactly one is
+ * satisfiable, a plain 206 of it.  "multirange=" picks another answer:
+ *   multirange=200       the full body with 200 (RFC 9110 allows ignoring Range)
+ *   multirange=first     a plain 206 of the first range only
+ *   multirange=merge     every two asked ranges share one part spanning both
+ *   multirange=outside   hostile: the second part one byte later than asked
+ *                        (its Content-Range and bytes agree)
+ *   multirange=boundary  hostile: Content-Type names another boundary than
+ *                        the body uses
+ *   multirange=shortpart hostile: the first part is one byte shorter than its
+ *                        Content-Range (Content-Length fits the short body)
+ *   multirange=total     hostile: the parts after the first say the file is one
+ *                        byte longer than the first says
+ * The body modifiers (close_after, chunked, ...) apply to the multipart body.
+ * A syntactically invalid Range (including b < a) is ignored (200).
  * A range starting at or past the end, a zero-length suffix, or any range on
  * an empty resource gets 416 with the unsatisfied form of Content-Range
  * ("bytes *" followed by "/<size>").  If-Range is honoured: a value starting

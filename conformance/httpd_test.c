@@ -313,7 +313,36 @@ static void test_ranges(void)
     free_reply(&r);
 
     fetch("/gen", "Range: bytes=0-9,20-29", &r);
-    ok(r.status == 200 && r.len == SMALL_SIZE, "multi-range: status %lu, %Iu bytes\n", r.status, r.len);
+    ok(r.status == 206 && reply_header(&r, "Content-Type") &&
+       !strncmp(reply_header(&r, "Content-Type"), "multipart/byteranges; boundary=", 31) &&
+       !reply_header(&r, "Content-Range"), "multi-range: status %lu, Content-Type %s\n", r.status,
+       reply_header(&r, "Content-Type"));
+    if (r.status == 206 && r.body)
+    {
+        static const char second[] = "Content-Range: bytes 20-29/1048699\r\n\r\n";
+        unsigned char part[10];
+        size_t i;
+
+        for (i = 0; i + sizeof(second) - 1 <= r.len; i++)
+            if (!memcmp(r.body + i, second, sizeof(second) - 1)) break;
+        ok(i + sizeof(second) - 1 + sizeof(part) <= r.len, "multi-range: no second part\n");
+        if (i + sizeof(second) - 1 + sizeof(part) <= r.len)
+        {
+            httpd_pattern_fill("gen", 20, part, sizeof(part));
+            ok(!memcmp(r.body + i + sizeof(second) - 1, part, sizeof(part)), "multi-range: wrong bytes in the second part\n");
+        }
+        ok(r.len > 9 && !memcmp(r.body + r.len - 9, "dosvc--\r\n", 9), "multi-range: no closing delimiter\n");
+    }
+    free_reply(&r);
+
+    fetch("/gen?multirange=200", "Range: bytes=0-9,20-29", &r);
+    ok(r.status == 200 && r.len == SMALL_SIZE, "multirange=200: status %lu, %Iu bytes\n", r.status, r.len);
+    free_reply(&r);
+    fetch("/gen?multirange=first", "Range: bytes=0-9,20-29", &r);
+    ok(r.status == 206 && r.len == 10 && reply_header(&r, "Content-Range") &&
+       !strcmp(reply_header(&r, "Content-Range"), "bytes 0-9/1048699"),
+       "multirange=first: status %lu, %Iu bytes, Content-Range %s\n", r.status, r.len,
+       reply_header(&r, "Content-Range"));
     free_reply(&r);
 
     fetch("/gen", NULL, &r);

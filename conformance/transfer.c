@@ -834,6 +834,164 @@ static void test_ranges(void)
     remove_subdir(dir);
 }
 
+/* Ranges too far apart to share one span go several to a request
+ * (multipart/byteranges); servers that answer otherwise still give the
+ * exact bytes, and hostile answers never a complete file. */
+static void test_multi_ranges(void)
+{
+    static const UINT64 size = 8 * MIB;
+    static const struct
+    {
+        const char *query;
+        BOOL good;              /* the file must arrive */
+        BOOL fewer;             /* in fewer requests than ranges */
+        HRESULT error;          /* otherwise: the job's error */
+        BG_JOB_STATE state;
+    }
+    tests[] =
+    {
+        { "", TRUE, TRUE },
+        { "multirange=merge", TRUE, TRUE },
+        { "multirange=200", TRUE, FALSE },
+        { "multirange=first", TRUE, FALSE },
+        { "multirange=outside", FALSE, FALSE, DO_E_HTTP_BLOCKSIZE_MISMATCH, BG_JOB_STATE_ERROR },
+        { "multirange=boundary", FALSE, FALSE, DO_E_HTTP_BLOCKSIZE_MISMATCH, BG_JOB_STATE_ERROR },
+        { "multirange=shortpart", FALSE, FALSE, DO_E_HTTP_BLOCKSIZE_MISMATCH, BG_JOB_STATE_ERROR },
+        { "multirange=total", FALSE, FALSE, DO_E_HTTP_BLOCKSIZE_MISMATCH, BG_JOB_STATE_ERROR },
+        { "close_after=5000", FALSE, FALSE, 0, BG_JOB_STATE_TRANSIENT_ERROR },
+    };
+    WCHAR dir[MAX_PATH], local[MAX_PATH], url[256];
+    BG_FILE_RANGE ranges[60], *many;
+    static char big_range[8192];
+    BG_JOB_PROGRESS progress;
+    IBackgroundCopyJob *job;
+    unsigned int i, requests;
+    char path[64], range[64];
+    UINT64 sum = 0;
+    HRESULT hr, code;
+
+    make_subdir(dir, ARRAY_SIZE(dir), L"multirange");
+    httpd_add_generated(httpd, "sparse.bin", size);
+    /* 128 KiB apart: too far for one span */
+    for (i = 0; i < ARRAY_SIZE(ranges); i++)
+    {
+        ranges[i].InitialOffset = i * 131072ull + (i * 7919u) % 1000;
+        ranges[i].Length = 1000 + (i * 104729u) % 700;
+        sum += ranges[i].Length;
+    }
+    /* 1500 ranges: more than one Range header may hold (at most 8 KiB); the
+     * file changes after the first request, which a later one must see
+     * (the batches after the first go out on several connections) */
+    if ((many = malloc(1500 * sizeof(*many))))
+    {
+        static const char *queries[] = { "", "?etag_after=1" };
+        UINT64 many_sum = 0;
+
+        httpd_add_generated(httpd, "sparse-many.bin", 1500 * 131072ull);
+        for (i = 0; i < 1500; i++)
+        {
+            many[i].InitialOffset = i * 131072ull + 100000;
+            many[i].Length = 1500;
+            many_sum += many[i].Length;
+        }
+        for (i = 0; i < ARRAY_SIZE(queries); i++)
+        {
+            winetest_push_context("1500 ranges%s", queries[i]);
+            sprintf(path, "/sparse-many.bin%s", queries[i]);
+            make_url(url, ARRAY_SIZE(url), httpd, path);
+            swprintf(local, ARRAY_SIZE(local), L"%ls\\many%u.bin", dir, i);
+            httpd_reset_log(httpd);
+            if ((job = create_job(manager, L"xfer-multirange", NULL)))
+            {
+                hr = add_file(job, url, local, 1500, many);
+                ok(hr == S_OK, "AddFileWithRanges failed: %#lx\n", hr);
+                hr = IBackgroundCopyJob_Resume(job);
+                ok(hr == S_OK, "Resume failed: %#lx\n", hr);
+                if (!i && wait_state(job, BG_JOB_STATE_TRANSFERRED, 30000))
+                {
+                    requests = httpd_request_count(httpd, "/sparse-many.bin");
+                    trace("1500 ranges: %u requests on %u connections\n", requests, httpd_connection_count(httpd));
+                    ok(requests >= 2 && requests < 20, "%u requests for 1500 ranges [inferred]\n", requests);
+                    ok(httpd_last_request_header(httpd, "/sparse-many.bin", "Range", big_range, sizeof(big_range)),
+                       "the last Range header is longer than 8 KiB [inferred]\n");
+                    hr = IBackgroundCopyJob_Complete(job);
+                    ok(hr == S_OK, "Complete failed: %#lx\n", hr);
+                    check_file(local, "sparse-many.bin", 1500 * 131072ull, 1500, many);
+                }
+                else if (i && wait_state_inferred(job, BG_JOB_STATE_ERROR, 30000))
+                {
+                    code = S_OK;
+                    get_job_error(job, NULL, &code);
+                    ok(code == DO_E_INSUFFICIENT_RANGE_SUPPORT,
+                       "a changed file: error %#lx, expected DO_E_INSUFFICIENT_RANGE_SUPPORT [inferred]\n", code);
+                    get_progress(job, &progress);
+                    ok(progress.BytesTransferred < many_sum, "%llu bytes of a file that changed\n",
+                       progress.BytesTransferred);
+                }
+                finish_job(job);
+            }
+            winetest_pop_context();
+        }
+        free(many);
+    }
+
+    for (i = 0; i < ARRAY_SIZE(tests); i++)
+    {
+        winetest_push_context("%s", tests[i].query[0] ? tests[i].query : "multipart");
+        sprintf(path, "/sparse.bin%s%s", tests[i].query[0] ? "?" : "", tests[i].query);
+        make_url(url, ARRAY_SIZE(url), httpd, path);
+        swprintf(local, ARRAY_SIZE(local), L"%ls\\sparse%u.bin", dir, i);
+        if (!(job = create_job(manager, L"xfer-multirange", NULL)))
+        {
+            winetest_pop_context();
+            continue;
+        }
+        hr = add_file(job, url, local, ARRAY_SIZE(ranges), ranges);
+        ok(hr == S_OK, "AddFileWithRanges failed: %#lx\n", hr);
+        httpd_reset_log(httpd);
+        hr = IBackgroundCopyJob_Resume(job);
+        ok(hr == S_OK, "Resume failed: %#lx\n", hr);
+        if (tests[i].good)
+        {
+            if (wait_state(job, BG_JOB_STATE_TRANSFERRED, 30000))
+            {
+                requests = httpd_request_count(httpd, "/sparse.bin");
+                range[0] = 0;
+                httpd_last_request_header(httpd, "/sparse.bin", "Range", range, sizeof(range));
+                trace("%u ranges: %u requests, the last asking for %.40s\n", (unsigned int)ARRAY_SIZE(ranges),
+                      requests, range);
+                if (tests[i].fewer)
+                    ok(requests < ARRAY_SIZE(ranges) / 4,
+                       "%u requests for %u ranges [inferred: several ranges to a request]\n", requests,
+                       (unsigned int)ARRAY_SIZE(ranges));
+                else
+                    ok(requests >= 1, "no request logged\n");
+                get_progress(job, &progress);
+                ok(progress.BytesTransferred == sum && progress.BytesTotal == sum, "bytes %llu/%llu, expected %llu\n",
+                   progress.BytesTransferred, progress.BytesTotal, sum);
+                hr = IBackgroundCopyJob_Complete(job);
+                ok(hr == S_OK, "Complete failed: %#lx\n", hr);
+                check_file(local, "sparse.bin", size, ARRAY_SIZE(ranges), ranges);
+            }
+        }
+        else if (wait_state_inferred(job, tests[i].state, 30000))
+        {
+            code = S_OK;
+            get_job_error(job, NULL, &code);
+            if (tests[i].error)
+                ok(code == tests[i].error, "error %#lx, expected %#lx [inferred]\n", code, tests[i].error);
+            else
+                ok(FAILED(code), "error %#lx [inferred: a body cut short is transient]\n", code);
+            get_progress(job, &progress);
+            ok(progress.BytesTransferred < sum, "%llu of %llu bytes, though every answer was bad [inferred]\n",
+               progress.BytesTransferred, sum);
+        }
+        finish_job(job);
+        winetest_pop_context();
+    }
+    remove_subdir(dir);
+}
+
 /* Whole files whose size arrives late or never, a redirect chain and an
  * empty resource. */
 static void test_whole_file_variants(void)
@@ -1498,6 +1656,7 @@ START_TEST(transfer)
     test_suspend_other_states();
     test_cancel_and_partial_complete();
     test_ranges();
+    test_multi_ranges();
     test_whole_file_variants();
     test_parallel_jobs();
     test_fatal_errors();

@@ -33,6 +33,10 @@
  *   probe                                   can the manager be created?
  *   download --url U --src S --out DIR [--count N] [--repeat R] [--size B]
  *   ranges   --url U --src S --out DIR --size B --ranges N --range-len L [--repeat R]
+ *            [--stride D] [--whole-url W --whole-src WS]
+ *                                           N ranges D bytes apart (default: spread over B),
+ *                                           against one range of the same byte count, or
+ *                                           against the whole file W of that many bytes
  *   getstate --seconds T [--busy-url U --out DIR]
  *   createcancel --seconds T
  *   enum     --jobs N[,N...] --url U --out DIR [--repeat R] [--sync DIR]
@@ -116,6 +120,9 @@ struct options
     unsigned int repeat;
     unsigned int ranges;
     UINT64 range_len;
+    UINT64 stride;
+    const WCHAR *whole_url;
+    const WCHAR *whole_src;
     UINT64 size;
     double seconds;
     double timeout;
@@ -1131,11 +1138,12 @@ static void mode_ranges(void)
     unsigned int i, rep, pass;
     struct json json;
 
-    if (!opt.url || !opt.src || !opt.out || !opt.size || !opt.ranges || !opt.range_len)
+    if (!opt.url || !opt.src || !opt.out || !opt.size || !opt.ranges || !opt.range_len ||
+        (opt.whole_url && !opt.whole_src))
         fatal(S_OK, "ranges needs --url, --src, --out, --size, --ranges and --range-len");
     /* 4 KiB-aligned offsets, as a reader of a file format would ask for */
-    stride = opt.size / opt.ranges / 4096 * 4096;
-    if (stride < opt.range_len) fatal(S_OK, "%u ranges of %I64u bytes do not fit in %I64u bytes",
+    stride = opt.stride ? opt.stride : opt.size / opt.ranges / 4096 * 4096;
+    if (stride < opt.range_len || (opt.ranges - 1) * stride + opt.range_len > opt.size) fatal(S_OK, "%u ranges of %I64u bytes do not fit in %I64u bytes",
                                       opt.ranges, opt.range_len, opt.size);
     if (!(ranges = calloc(opt.ranges, sizeof(*ranges)))) fatal(E_OUTOFMEMORY, "ranges");
     for (i = 0; i < opt.ranges; i++)
@@ -1152,14 +1160,16 @@ static void mode_ranges(void)
     {
         for (pass = 0; pass < 2; pass++)
         {
+            BOOL whole = !pass && opt.whole_url;
+
             memset(&t, 0, sizeof(t));
-            wcscpy(t.src, opt.src);
+            wcscpy(t.src, whole ? opt.whole_src : opt.src);
             _snwprintf(t.local, ARRAY_SIZE(t.local), L"%ls\\%hs-ranges.bin", opt.out, api_names[opt.api]);
             t.local[MAX_PATH - 1] = 0;
-            t.range_count = pass ? opt.ranges : 1;
-            t.ranges = pass ? ranges : &single;
-            run_transfers(&t, 1, opt.url, opt.size, &elapsed[pass], &total[pass], &callbacks[pass],
-                          &verified[pass], why[pass], sizeof(why[pass]));
+            t.range_count = pass ? opt.ranges : whole ? 0 : 1;
+            t.ranges = pass ? ranges : whole ? NULL : &single;
+            run_transfers(&t, 1, whole ? opt.whole_url : opt.url, whole ? bytes : opt.size, &elapsed[pass],
+                          &total[pass], &callbacks[pass], &verified[pass], why[pass], sizeof(why[pass]));
         }
         json_begin(&json);
         json_uint(&json, "ranges", opt.ranges);
@@ -1890,6 +1900,9 @@ int wmain(int argc, WCHAR **argv)
         else if (!wcscmp(key, L"--repeat")) opt.repeat = number(value);
         else if (!wcscmp(key, L"--ranges")) opt.ranges = number(value);
         else if (!wcscmp(key, L"--range-len")) opt.range_len = number(value);
+        else if (!wcscmp(key, L"--stride")) opt.stride = number(value);
+        else if (!wcscmp(key, L"--whole-url")) opt.whole_url = value;
+        else if (!wcscmp(key, L"--whole-src")) opt.whole_src = value;
         else if (!wcscmp(key, L"--size")) opt.size = number(value);
         else if (!wcscmp(key, L"--seconds")) opt.seconds = _wtof(value);
         else if (!wcscmp(key, L"--timeout")) opt.timeout = _wtof(value);

@@ -37,6 +37,7 @@
 #include "winerror.h"
 #include "http.h"
 #include "cache.h"
+#include "byteranges.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -51,6 +52,25 @@ WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 /* ranges closer than this share one request; the gap is read and dropped */
 #define COALESCE_GAP         (64 * 1024)
 #define MAX_REQUEST_SPAN     (64 * 1024 * 1024)
+/* Ranges further apart go several to a request (multipart/byteranges), as
+ * many as fit in this much Range header: servers refuse request heads past
+ * 8 KiB or so (nginx's large_client_header_buffers, IIS' MaxFieldLength),
+ * and the job's own headers share that room. */
+#define MAX_RANGE_SET        7168
+#define MIN_RANGE_SET        1024
+/* a part's asked bytes are held back until the delimiter after it confirms
+ * the part was as long as it said; past this, they are written as they come.
+ * Confirmed parts wait for more, so a thousand small ones make a few writes,
+ * not a thousand. */
+#define MAX_HELD_PART        (1024 * 1024)
+#define HELD_WRITE_SIZE      (256 * 1024)
+#define MAX_EPILOGUE         4096
+/* Once a server has answered one multi-range request, the rest of a file's
+ * batches go out on this many more connections at once: a server spends
+ * its time per part (a seek and a send each), so one connection leaves
+ * the others' workers idle (docs/performance.md, "Sparse ranges"). */
+#define PARALLEL_BATCHES     3
+#define PREFETCH_READ_SIZE   (256 * 1024)
 #define MIN_ERROR_RETRY_MS   5000
 /* a cache server that sends nothing for this long is given up on */
 #define CACHE_TIMEOUT_MS     30000
@@ -373,6 +393,9 @@ struct file_fetch
     BOOL via_cache;             /* the current request went to a cache server ... */
     WCHAR *request_url;         /* ... at this URL */
     UINT64 cache_mark;          /* bytes done when the current source took over */
+    const char *range_set;      /* the current request asks for these ranges at once, or NULL */
+    BOOL single_ranges;         /* the server does not do multi-range: one range per request */
+    BOOL multi_refused;         /* a multi-range request got the whole file, of the same version */
     BOOL fatal;         /* the sink failed: an error retrying cannot mend */
 };
 
@@ -386,6 +409,16 @@ static void count_wire(struct file_fetch *fetch, UINT64 wire)
 {
     if (fetch->via_cache) fetch->file->bytes_from_cache += wire;
     else fetch->file->bytes_from_http += wire;
+}
+
+/* Bytes of the file that came but are not the client's: the gaps a request
+ * spanning several ranges reads and drops.  They count as fetched. */
+static void count_dropped(struct file_fetch *fetch, UINT64 wire)
+{
+    if (!wire) return;
+    EnterCriticalSection(&fetch->job->cs);
+    count_wire(fetch, wire);
+    LeaveCriticalSection(&fetch->job->cs);
 }
 
 /* The temp file was deleted behind our back: its bytes are gone.  As on
@@ -622,6 +655,16 @@ static BOOL record_response(struct file_fetch *fetch, const struct http_response
         return TRUE;
     }
     same = same_version(file, resp);
+    if (fetch->range_set && resp->status == HTTP_STATUS_OK && same &&
+        (!file->bytes_done || file->etag || file->last_modified))
+    {
+        /* the whole file for a multi-range request, of the version we hold:
+         * the server does not do multi-range.  The bytes we have stay; the
+         * engine asks again, one range at a time. */
+        fetch->multi_refused = TRUE;
+        LeaveCriticalSection(&fetch->job->cs);
+        return TRUE;
+    }
     if (file->bytes_done && (resp->status == HTTP_STATUS_OK ? !file->write_handle : !same))
     {
         WARN("%s: the response (%lu) cannot go on from the %s bytes we have\n", debugstr_w(fetch->url),
@@ -735,6 +778,7 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
     params.custom_headers = fetch->ctx->custom_headers;
     params.range_first = first;
     params.range_last = last;
+    params.range_set = fetch->range_set;
     params.if_range = validator;
     params.credentials = fetch->ctx->credentials;
     params.credential_count = fetch->ctx->credential_count;
@@ -751,8 +795,8 @@ static HRESULT send_request(struct file_fetch *fetch, UINT64 first, UINT64 last,
         return hr;
     }
     *usable = record_response(fetch, resp);
-    TRACE("%s range %s-%s: status %lu\n", debugstr_w(params.url), wine_dbgstr_longlong(first),
-          wine_dbgstr_longlong(last), resp->status);
+    TRACE("%s range %s-%s%s: status %lu\n", debugstr_w(params.url), wine_dbgstr_longlong(first),
+          wine_dbgstr_longlong(last), fetch->range_set ? " (several)" : "", resp->status);
     return S_OK;
 }
 
@@ -1005,6 +1049,7 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
     for (;;)
     {
         const BYTE *data = fetch->ctx->buffer;
+        DWORD consumed;
 
         if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
         if (!read) break;
@@ -1019,6 +1064,7 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             read = (DWORD)(limit - pos);
             too_long = TRUE;
         }
+        consumed = read;
         /* The pieces lie back to back locally, so what this read holds of them
          * is one local span: squeeze out the gaps in place (the output never
          * overtakes the input) and write it once, not once per piece. */
@@ -1047,7 +1093,9 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
             pos += take;
             if (pos == piece->remote + piece->length) index++;
         }
-        if (out_len && FAILED(hr = store_bytes(fetch, out_local, fetch->ctx->buffer, out_len, out_len))) break;
+        /* the gaps count as fetched, next to the bytes delivered */
+        if (out_len && FAILED(hr = store_bytes(fetch, out_local, fetch->ctx->buffer, out_len, consumed))) break;
+        if (!out_len) count_dropped(fetch, consumed);
         if (too_long)
         {
             hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
@@ -1065,28 +1113,652 @@ static HRESULT fetch_group(struct file_fetch *fetch, struct piece *pieces, DWORD
     return S_OK;
 }
 
+/* One request for several groups of pieces at once (multipart/byteranges,
+ * RFC 9110 14.6).  Parts must come in the order asked; each must begin at
+ * or before the next byte still missing, reach it, and stay within what was
+ * asked (a server may merge ranges into one part: the bytes between them
+ * are dropped, bytes already written are not written again).  A part's
+ * bytes count only once the delimiter after it came. */
+struct multi_fetch
+{
+    struct file_fetch *fetch;
+    struct piece *pieces;
+    DWORD index, last;          /* the next piece to fill, the last one asked */
+    UINT64 filled;              /* bytes of pieces[index] received */
+    UINT64 hull_first, hull_last;
+    UINT64 size;                /* of the remote file, or HTTP_SIZE_UNKNOWN */
+    BYTE *held;                 /* asked bytes not yet written: confirmed parts, then the current one */
+    DWORD held_len;
+    DWORD confirmed;            /* how many of them the delimiters confirmed */
+    UINT64 held_local;
+    UINT64 wire;                /* file bytes received and not yet counted */
+    BOOL progress;
+    BOOL positional;            /* a helper's: write at the place, count nothing (parallel_fetch) */
+    UINT64 wire_total;          /* a helper's: every file byte received */
+};
+
+/* A helper's confirmed bytes: written at their place in the temp file, not
+ * counted; the worker counts a batch once every batch before it is in
+ * (bytes_done stays "the first n bytes are there"). */
+static HRESULT write_at(struct file_fetch *fetch, UINT64 local, const BYTE *data, DWORD size)
+{
+    OVERLAPPED ov = { 0 };
+    DWORD written, error;
+    HRESULT hr = S_OK;
+
+    EnterCriticalSection(&fetch->job->cs);
+    if (!fetch->file->write_handle || !run_is_current(fetch)) hr = E_ABORT;
+    else
+    {
+        ov.Offset = (DWORD)local;
+        ov.OffsetHigh = (DWORD)(local >> 32);
+        if (!WriteFile(fetch->file->write_handle, data, size, &written, &ov) || written != size)
+        {
+            error = GetLastError();
+            hr = HRESULT_FROM_WIN32(error ? error : ERROR_WRITE_FAULT);
+        }
+    }
+    LeaveCriticalSection(&fetch->job->cs);
+    return hr;
+}
+
+/* Write the first len held bytes; the rest move to the front. */
+static HRESULT multi_flush(struct multi_fetch *mf, DWORD len)
+{
+    HRESULT hr = S_OK;
+
+    if (mf->positional)
+    {
+        if (len) hr = write_at(mf->fetch, mf->held_local, mf->held, len);
+        mf->wire_total += mf->wire;
+    }
+    else if (len)
+    {
+        hr = store_bytes(mf->fetch, mf->held_local, mf->held, len, mf->wire);
+        if (SUCCEEDED(hr)) mf->progress = TRUE;
+    }
+    else count_dropped(mf->fetch, mf->wire);
+    memmove(mf->held, mf->held + len, mf->held_len - len);
+    mf->held_len -= len;
+    mf->held_local += len;
+    mf->confirmed = 0;
+    mf->wire = 0;
+    return hr;
+}
+
+static HRESULT multi_part_begin(void *context, UINT64 first, UINT64 last, UINT64 total)
+{
+    struct multi_fetch *mf = context;
+    UINT64 cursor = mf->index <= mf->last ? mf->pieces[mf->index].remote + mf->filled : HTTP_SIZE_UNKNOWN;
+
+    if (total != HTTP_SIZE_UNKNOWN && mf->size != HTTP_SIZE_UNKNOWN && total != mf->size)
+    {
+        WARN("%s: a part says the file holds %s bytes, not %s\n", debugstr_w(mf->fetch->url),
+             wine_dbgstr_longlong(total), wine_dbgstr_longlong(mf->size));
+        return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    if (cursor == HTTP_SIZE_UNKNOWN || first > cursor || last < cursor || first < mf->hull_first ||
+        last > mf->hull_last)
+    {
+        WARN("%s: part %s-%s is not one asked for (next byte %s)\n", debugstr_w(mf->fetch->url),
+             wine_dbgstr_longlong(first), wine_dbgstr_longlong(last), wine_dbgstr_longlong(cursor));
+        return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    if (total != HTTP_SIZE_UNKNOWN && mf->size == HTTP_SIZE_UNKNOWN)
+    {
+        mf->size = total;
+        EnterCriticalSection(&mf->fetch->job->cs);
+        mf->fetch->file->remote_size = total;
+        LeaveCriticalSection(&mf->fetch->job->cs);
+    }
+    return S_OK;
+}
+
+static HRESULT multi_part_data(void *context, UINT64 offset, const BYTE *data, DWORD size)
+{
+    struct multi_fetch *mf = context;
+    HRESULT hr;
+
+    if (!run_is_current(mf->fetch)) return E_ABORT;
+    while (size)
+    {
+        struct piece *piece;
+        UINT64 cursor, take;
+
+        if (mf->index > mf->last)
+        {
+            /* the rest of a merged part: bytes written already */
+            mf->wire += size;
+            break;
+        }
+        piece = &mf->pieces[mf->index];
+        cursor = piece->remote + mf->filled;
+        if (offset < cursor)
+        {
+            /* a gap, or bytes a merged part repeats: dropped */
+            take = min(cursor - offset, size);
+        }
+        else if (offset > cursor) return DO_E_HTTP_BLOCKSIZE_MISMATCH;   /* cannot happen: parts reach the cursor */
+        else
+        {
+            take = min(piece->length - mf->filled, size);
+            take = min(take, MAX_HELD_PART);
+            /* no room: write what is confirmed, and if that is not enough
+             * (a part this big), all of it */
+            if (mf->held_len + take > MAX_HELD_PART && mf->confirmed &&
+                FAILED(hr = multi_flush(mf, mf->confirmed)))
+                return hr;
+            if (mf->held_len + take > MAX_HELD_PART && FAILED(hr = multi_flush(mf, mf->held_len))) return hr;
+            if (!mf->held_len) mf->held_local = piece->local + mf->filled;
+            memcpy(mf->held + mf->held_len, data, (size_t)take);
+            mf->held_len += (DWORD)take;
+            mf->filled += take;
+            if (mf->filled == piece->length)
+            {
+                mf->index++;
+                mf->filled = 0;
+            }
+        }
+        mf->wire += take;
+        offset += take;
+        data += take;
+        size -= (DWORD)take;
+    }
+    return S_OK;
+}
+
+static HRESULT multi_part_end(void *context)
+{
+    struct multi_fetch *mf = context;
+
+    mf->confirmed = mf->held_len;
+    if (mf->held_len < HELD_WRITE_SIZE) return S_OK;
+    return multi_flush(mf, mf->held_len);
+}
+
+static const struct byteranges_sink multi_sink = { multi_part_begin, multi_part_data, multi_part_end };
+
+/* Pieces [first, last], groups of them in ranges (the Range header's
+ * value).  *next is the first piece not complete afterwards (adjusted to
+ * start where its bytes stop); S_FALSE: the server does not do multi-range,
+ * nothing was written. */
+static HRESULT fetch_multi(struct file_fetch *fetch, struct piece *pieces, DWORD first, DWORD last,
+                           const char *ranges, DWORD *next)
+{
+    struct multi_fetch mf = { 0 };
+    struct byteranges reader;
+    struct http_response resp;
+    struct http_request *req;
+    BOOL usable, multipart = FALSE;
+    UINT64 single_first = 0, single_len = 0, got = 0;
+    HRESULT hr = S_OK;
+    DWORD read;
+
+    *next = first;
+    mf.fetch = fetch;
+    mf.pieces = pieces;
+    mf.index = first;
+    mf.last = last;
+    mf.hull_first = pieces[first].remote;
+    mf.hull_last = piece_end(&pieces[last]);
+    if (!(mf.held = malloc(MAX_HELD_PART))) return E_OUTOFMEMORY;
+    EnterCriticalSection(&fetch->job->cs);
+    mf.size = fetch->file->remote_size == DO_UNKNOWN_FILE_SIZE ? HTTP_SIZE_UNKNOWN : fetch->file->remote_size;
+    LeaveCriticalSection(&fetch->job->cs);
+
+    fetch->range_set = ranges;
+    fetch->multi_refused = FALSE;
+    hr = send_request(fetch, mf.hull_first, mf.hull_last, &req, &resp, &usable);
+    fetch->range_set = NULL;
+    if (FAILED(hr))
+    {
+        free(mf.held);
+        return hr;
+    }
+    if (!usable)
+    {
+        /* as for one range: the bytes of the old version go, the file fails */
+        restart_file(fetch);
+        hr = DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    }
+    else if (resp.status == HTTP_STATUS_OK)
+    {
+        /* the whole file: no multi-range here (one range at a time will
+         * tell whether ranges work at all), or another version */
+        hr = fetch->multi_refused ? S_FALSE : DO_E_INSUFFICIENT_RANGE_SUPPORT;
+    }
+    else if (resp.status == HTTP_STATUS_RANGE_NOT_SATISFIABLE) hr = DO_E_INVALID_RANGE;
+    else if (resp.status != HTTP_STATUS_PARTIAL_CONTENT) hr = status_to_error(fetch, resp.status);
+    else if (resp.has_range)
+    {
+        /* one part, with the headers of the response: what the server
+         * chose to send of what was asked */
+        single_first = resp.range_first;
+        single_len = resp.range_last - resp.range_first + 1;
+        if (resp.content_length != HTTP_SIZE_UNKNOWN && resp.content_length != single_len)
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        else hr = multi_part_begin(&mf, resp.range_first, resp.range_last, resp.range_total);
+    }
+    else if (!byteranges_init(&reader, resp.content_type))
+    {
+        WARN("%s: a 206 without Content-Range that is not multipart/byteranges (%s)\n", debugstr_w(fetch->url),
+             debugstr_w(resp.content_type));
+        hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    else multipart = TRUE;
+    if (hr == S_OK && !multipart)
+        TRACE("%s: one part for %lu pieces\n", debugstr_w(fetch->url), last - first + 1);
+    http_response_clear(&resp);
+    if (hr != S_OK)
+    {
+        http_request_close(req);
+        free(mf.held);
+        return hr;
+    }
+
+    for (;;)
+    {
+        if (FAILED(hr = read_body(fetch->ctx, req, &read))) break;
+        if (!read) break;
+        if (!run_is_current(fetch))
+        {
+            hr = E_ABORT;
+            break;
+        }
+        if (multipart)
+        {
+            if (FAILED(hr = byteranges_feed(&reader, fetch->ctx->buffer, read, &multi_sink, &mf))) break;
+            /* what follows the closing delimiter means nothing: a little is
+             * read so the connection can serve again, a lot is not waited for */
+            if (reader.epilogue > MAX_EPILOGUE) break;
+            continue;
+        }
+        if (got + read > single_len)
+        {
+            WARN("%s: the body runs past the announced range\n", debugstr_w(fetch->url));
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+            break;
+        }
+        hr = multi_part_data(&mf, single_first + got, fetch->ctx->buffer, read);
+        got += read;
+        if (FAILED(hr)) break;
+    }
+    http_request_close(req);
+    if (SUCCEEDED(hr))
+    {
+        if (multipart ? !byteranges_complete(&reader) : got < single_len)
+        {
+            WARN("%s: the multi-range body ended early\n", debugstr_w(fetch->url));
+            hr = HRESULT_FROM_WIN32(ERROR_WINHTTP_CONNECTION_ERROR);   /* body cut short */
+        }
+        /* a single part: its end is the body's */
+        else if (!multipart) mf.confirmed = mf.held_len;
+    }
+    /* the confirmed parts are written whatever came after them; the bytes
+     * of a part not confirmed are dropped */
+    if (hr != E_ABORT && !fetch->fatal)
+    {
+        HRESULT flush_hr = multi_flush(&mf, mf.confirmed);
+        if (SUCCEEDED(hr)) hr = flush_hr;
+    }
+    count_dropped(fetch, mf.wire);
+    free(mf.held);
+    if (FAILED(hr)) return hr;
+
+    if (!multipart)
+    {
+        /* a server that answers several ranges with one: ask one at a time */
+        TRACE("%s: the server sent one part; one range per request from now on\n", debugstr_w(fetch->url));
+        fetch->single_ranges = TRUE;
+    }
+    if (mf.index <= last && !mf.progress)
+    {
+        WARN("%s: a multi-range answer without any asked byte\n", debugstr_w(fetch->url));
+        return DO_E_HTTP_BLOCKSIZE_MISMATCH;
+    }
+    if (mf.index <= last && mf.filled)
+    {
+        /* the rest of a piece a part stopped inside */
+        pieces[mf.index].remote += mf.filled;
+        pieces[mf.index].local += mf.filled;
+        pieces[mf.index].length -= mf.filled;
+    }
+    *next = mf.index;
+    return S_OK;
+}
+
+/* The end of the group of pieces starting at first: pieces close enough
+ * that one range spanning them all costs less than a request each. */
+static DWORD group_end(const struct piece *pieces, DWORD count, DWORD first)
+{
+    DWORD last = first;
+
+    while (last + 1 < count && pieces[last].length != HTTP_SIZE_UNKNOWN &&
+           pieces[last + 1].remote - (pieces[last].remote + pieces[last].length) <= COALESCE_GAP &&
+           (pieces[last + 1].length == HTTP_SIZE_UNKNOWN ||
+            piece_end(&pieces[last + 1]) - pieces[first].remote < MAX_REQUEST_SPAN))
+        last++;
+    return last;
+}
+
+/* The Range header's value for the groups from first on, as many as fit
+ * in budget characters; *last is the last piece covered.  NULL when fewer
+ * than two groups fit (one range needs no multipart). */
+static char *range_set(const struct piece *pieces, DWORD count, DWORD first, size_t budget, DWORD *last)
+{
+    char *set, spec[48];
+    size_t len = 0;
+    DWORD groups = 0, end;
+
+    if (!(set = malloc(budget + 1))) return NULL;
+    while (first < count)
+    {
+        end = group_end(pieces, count, first);
+        if (pieces[end].length == HTTP_SIZE_UNKNOWN) break;   /* to the end: its own request */
+        sprintf(spec, "%s%I64u-%I64u", groups ? "," : "", pieces[first].remote, piece_end(&pieces[end]));
+        if (len + strlen(spec) > budget) break;
+        strcpy(set + len, spec);
+        len += strlen(spec);
+        *last = end;
+        groups++;
+        first = end + 1;
+    }
+    if (groups < 2)
+    {
+        free(set);
+        return NULL;
+    }
+    return set;
+}
+
+/* Requests to a cache server ask one range at a time: what a cache does
+ * with several is not known (docs/gaps.md). */
+static BOOL multi_range_allowed(const struct file_fetch *fetch)
+{
+    return !fetch->single_ranges && (!fetch->route.policy || fetch->route.origin_only);
+}
+
+/* One batch of the parallel fetch: pieces [first, last] in one request. */
+struct batch
+{
+    DWORD first, last;
+    char *ranges;
+    UINT64 local, bytes;        /* where its bytes go, how many */
+    UINT64 wire;
+    HRESULT hr;
+    LONG done;
+};
+
+struct parallel_fetch
+{
+    struct file_fetch *fetch;
+    const struct piece *pieces;
+    struct batch *batches;
+    DWORD count;
+    LONG next;                  /* the next batch a helper takes */
+    HANDLE abort;               /* manual-reset: helpers give up */
+    HANDLE batch_done;          /* auto-reset: a batch ended */
+    WCHAR *validator;           /* of the bytes the first batch brought */
+    BOOL validator_is_etag;
+};
+
+/* One batch on a helper's own connection.  Only a complete multipart answer
+ * of the same version (its validator the one the first batch came with)
+ * is used; anything else leaves the batch to the worker, which asks again
+ * one request at a time and handles the answer as always. */
+static HRESULT prefetch_batch(struct parallel_fetch *pf, struct http_session *session, BYTE *buffer,
+                              struct batch *batch)
+{
+    struct file_fetch *fetch = pf->fetch;
+    struct http_fetch_params params = { 0 };
+    struct multi_fetch mf = { 0 };
+    struct byteranges reader;
+    struct http_response resp;
+    struct http_request *req;
+    DWORD n = batch->last - batch->first + 1, read;
+    const WCHAR *validator;
+    HRESULT hr;
+
+    mf.fetch = fetch;
+    mf.positional = TRUE;
+    mf.last = n - 1;
+    mf.size = HTTP_SIZE_UNKNOWN;
+    if (!(mf.pieces = malloc(n * sizeof(*mf.pieces))) || !(mf.held = malloc(MAX_HELD_PART)))
+    {
+        free(mf.pieces);
+        return E_OUTOFMEMORY;
+    }
+    memcpy(mf.pieces, pf->pieces + batch->first, n * sizeof(*mf.pieces));
+    mf.hull_first = mf.pieces[0].remote;
+    mf.hull_last = piece_end(&mf.pieces[n - 1]);
+    EnterCriticalSection(&fetch->job->cs);
+    if (fetch->file->remote_size != DO_UNKNOWN_FILE_SIZE) mf.size = fetch->file->remote_size;
+    LeaveCriticalSection(&fetch->job->cs);
+
+    params.url = fetch->url;
+    params.custom_headers = fetch->ctx->custom_headers;
+    params.range_first = mf.hull_first;
+    params.range_last = mf.hull_last;
+    params.range_set = batch->ranges;
+    params.if_range = pf->validator;
+    params.credentials = fetch->ctx->credentials;
+    params.credential_count = fetch->ctx->credential_count;
+    params.auth_headers = fetch->ctx->custom_auth_headers;
+    params.abort_event = pf->abort;
+    reader.parts = 0;
+    if (SUCCEEDED(hr = http_request_send(session, &params, &req, &resp)))
+    {
+        validator = pf->validator_is_etag ? resp.etag : resp.last_modified;
+        if (resp.status != HTTP_STATUS_PARTIAL_CONTENT || resp.has_range || !validator ||
+            wcscmp(validator, pf->validator) || !byteranges_init(&reader, resp.content_type))
+        {
+            TRACE("batch %lu-%lu: status %lu, left to the worker\n", batch->first, batch->last, resp.status);
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        }
+        http_response_clear(&resp);
+        while (SUCCEEDED(hr))
+        {
+            if (FAILED(hr = http_request_read(req, buffer, PREFETCH_READ_SIZE, &read)) || !read) break;
+            hr = byteranges_feed(&reader, buffer, read, &multi_sink, &mf);
+            if (reader.epilogue > MAX_EPILOGUE) break;
+        }
+        http_request_close(req);
+        if (SUCCEEDED(hr) && (!byteranges_complete(&reader) || mf.index <= mf.last))
+            hr = DO_E_HTTP_BLOCKSIZE_MISMATCH;
+        if (SUCCEEDED(hr)) hr = multi_flush(&mf, mf.confirmed);
+    }
+    batch->wire = mf.wire_total + mf.wire;
+    TRACE("batch %lu-%lu: %#lx, %lu parts\n", batch->first, batch->last, hr, reader.parts);
+    free(mf.held);
+    free(mf.pieces);
+    return hr;
+}
+
+static DWORD CALLBACK prefetch_proc(void *arg)
+{
+    struct parallel_fetch *pf = arg;
+    /* the worker's session: it only waits meanwhile, and a session's pool of
+     * kept-alive connections serves several threads (http_native.c) */
+    struct http_session *session = pf->fetch->ctx->session;
+    BYTE *buffer = malloc(PREFETCH_READ_SIZE);
+    LONG index;
+
+    while ((index = InterlockedIncrement(&pf->next) - 1) < (LONG)pf->count)
+    {
+        struct batch *batch = &pf->batches[index];
+
+        if (!buffer || WaitForSingleObject(pf->abort, 0) == WAIT_OBJECT_0) batch->hr = E_ABORT;
+        else batch->hr = prefetch_batch(pf, session, buffer, batch);
+        InterlockedExchange(&batch->done, 1);
+        SetEvent(pf->batch_done);
+    }
+    free(buffer);
+    return 0;
+}
+
+/* Count a helper's batch, in order: its bytes are the next ones. */
+static BOOL commit_batch(struct file_fetch *fetch, const struct batch *batch)
+{
+    BOOL ok;
+
+    EnterCriticalSection(&fetch->job->cs);
+    ok = run_is_current(fetch) && fetch->file->write_handle && fetch->file->bytes_done == batch->local;
+    if (ok)
+    {
+        fetch->file->bytes_done += batch->bytes;
+        fetch->file->http_connections++;
+        count_wire(fetch, batch->wire);
+        fetch->file->transfer_ms = (DWORD)(GetTickCount64() - fetch->started);
+        fetch->job->last_progress_tick = GetTickCount64();
+        job_touch_progress(fetch->job);
+    }
+    LeaveCriticalSection(&fetch->job->cs);
+    if (ok) engine_notify(fetch->job);
+    return ok;
+}
+
+/* The batches from piece first on, fetched by PARALLEL_BATCHES helpers on
+ * connections of their own and counted here in order.  *next: the first
+ * piece not counted; the worker goes on from there one request at a time
+ * (a batch that failed, the run stopped, or fewer than two batches left). */
+static HRESULT fetch_parallel(struct file_fetch *fetch, struct piece *pieces, DWORD count, DWORD first,
+                              size_t budget, DWORD *next)
+{
+    struct parallel_fetch pf = { 0 };
+    HANDLE threads[PARALLEL_BATCHES];
+    DWORD i, k, capacity = 16, started = 0, last;
+    HRESULT hr = S_OK;
+    char *ranges;
+
+    *next = first;
+    EnterCriticalSection(&fetch->job->cs);
+    if (fetch->file->etag) pf.validator = strdupW(fetch->file->etag);
+    else if (fetch->file->last_modified) pf.validator = strdupW(fetch->file->last_modified);
+    pf.validator_is_etag = fetch->file->etag != NULL;
+    LeaveCriticalSection(&fetch->job->cs);
+    /* without a validator a helper could not tell that its answer is of the same version */
+    if (!pf.validator || !(pf.batches = malloc(capacity * sizeof(*pf.batches))))
+    {
+        free(pf.validator);
+        return S_OK;
+    }
+    while (first < count && (ranges = range_set(pieces, count, first, budget, &last)))
+    {
+        struct batch *batch;
+
+        if (pf.count == capacity)
+        {
+            struct batch *grown = realloc(pf.batches, 2 * capacity * sizeof(*pf.batches));
+            if (!grown)
+            {
+                free(ranges);
+                break;
+            }
+            pf.batches = grown;
+            capacity *= 2;
+        }
+        batch = &pf.batches[pf.count++];
+        memset(batch, 0, sizeof(*batch));
+        batch->first = first;
+        batch->last = last;
+        batch->ranges = ranges;
+        batch->local = pieces[first].local;
+        batch->bytes = pieces[last].local + pieces[last].length - pieces[first].local;
+        first = last + 1;
+    }
+    pf.fetch = fetch;
+    pf.pieces = pieces;
+    pf.abort = CreateEventW(NULL, TRUE, FALSE, NULL);
+    pf.batch_done = CreateEventW(NULL, FALSE, FALSE, NULL);
+    if (pf.count >= 2 && pf.abort && pf.batch_done)
+    {
+        for (i = 0; i < PARALLEL_BATCHES && i < pf.count; i++)
+            if ((threads[started] = CreateThread(NULL, 0, prefetch_proc, &pf, 0, NULL))) started++;
+    }
+    TRACE("%s: %lu batches on %lu connections\n", debugstr_w(fetch->url), pf.count, started);
+
+    for (k = 0; started && k < pf.count; k++)
+    {
+        while (!InterlockedCompareExchange(&pf.batches[k].done, 0, 0))
+        {
+            WaitForSingleObject(pf.batch_done, 50);
+            if (!run_is_current(fetch)) break;
+        }
+        if (!run_is_current(fetch))
+        {
+            hr = E_ABORT;
+            break;
+        }
+        if (FAILED(pf.batches[k].hr) || !commit_batch(fetch, &pf.batches[k]))
+        {
+            WARN("%s: batch %lu failed (%#lx); going on one request at a time\n", debugstr_w(fetch->url), k,
+                 pf.batches[k].hr);
+            /* the bytes it fetched were fetched, if not used */
+            count_dropped(fetch, pf.batches[k].wire);
+            break;
+        }
+        *next = pf.batches[k].last + 1;
+    }
+    if (pf.abort) SetEvent(pf.abort);
+    if (started) WaitForMultipleObjects(started, threads, TRUE, INFINITE);
+    for (i = 0; i < started; i++) CloseHandle(threads[i]);
+    if (pf.abort) CloseHandle(pf.abort);
+    if (pf.batch_done) CloseHandle(pf.batch_done);
+    for (i = 0; i < pf.count; i++) free(pf.batches[i].ranges);
+    free(pf.batches);
+    free(pf.validator);
+    return hr;
+}
+
 static HRESULT fetch_ranges(struct file_fetch *fetch, UINT64 done)
 {
     struct piece *pieces;
-    DWORD count, first = 0, last;
+    DWORD count, first = 0, last, next;
     UINT64 remote_size;
+    BOOL parallel_tried = FALSE;
+    size_t budget;
     HRESULT hr = S_OK;
+    char *set;
 
     EnterCriticalSection(&fetch->job->cs);
     remote_size = fetch->file->remote_size;
     pieces = pending_pieces(fetch->file, done, remote_size, &count);
     LeaveCriticalSection(&fetch->job->cs);
     if (!pieces) return E_OUTOFMEMORY;
+    budget = fetch->ctx->custom_headers ? lstrlenW(fetch->ctx->custom_headers) * 3 : 0;
+    budget = budget + MIN_RANGE_SET < MAX_RANGE_SET ? MAX_RANGE_SET - budget : MIN_RANGE_SET;
 
     while (first < count && SUCCEEDED(hr))
     {
+        /* the first multi-range request is a short probe when helpers may
+         * follow: they start once it has shown the server does multi-range */
+        if (multi_range_allowed(fetch) &&
+            (set = range_set(pieces, count, first, fetch->stream || parallel_tried ? budget : MIN_RANGE_SET, &last)))
+        {
+            hr = fetch_multi(fetch, pieces, first, last, set, &next);
+            free(set);
+            if (hr == S_FALSE)
+            {
+                TRACE("%s: no multi-range; one range per request\n", debugstr_w(fetch->url));
+                fetch->single_ranges = TRUE;
+                hr = S_OK;
+                continue;
+            }
+            first = next;
+            /* the server does multi-range: the rest on several connections
+             * (a stream sink takes its bytes in order only) */
+            if (SUCCEEDED(hr) && next == last + 1 && !fetch->stream && !parallel_tried &&
+                multi_range_allowed(fetch))
+            {
+                parallel_tried = TRUE;
+                /* smaller batches: the helpers share them out more evenly */
+                hr = fetch_parallel(fetch, pieces, count, first, max(budget / 2, MIN_RANGE_SET), &next);
+                first = next;
+            }
+            continue;
+        }
         /* grow the request while the next piece is close and the span stays sane */
-        last = first;
-        while (last + 1 < count && pieces[last].length != HTTP_SIZE_UNKNOWN &&
-               pieces[last + 1].remote - (pieces[last].remote + pieces[last].length) <= COALESCE_GAP &&
-               (pieces[last + 1].length == HTTP_SIZE_UNKNOWN ||
-                piece_end(&pieces[last + 1]) - pieces[first].remote < MAX_REQUEST_SPAN))
-            last++;
+        last = group_end(pieces, count, first);
         hr = fetch_group(fetch, pieces, first, last);
         first = last + 1;
     }

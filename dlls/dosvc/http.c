@@ -362,6 +362,7 @@ static void read_response(struct http_request *req, struct http_response *resp)
         free(value);
     }
     resp->etag = query_header(req->request, WINHTTP_QUERY_ETAG);
+    resp->content_type = query_header(req->request, WINHTTP_QUERY_CONTENT_TYPE);
     resp->last_modified = query_header(req->request, WINHTTP_QUERY_LAST_MODIFIED);
     http_response_check_validators(resp);
     resp->headers = query_header(req->request, WINHTTP_QUERY_RAW_HEADERS_CRLF);
@@ -407,6 +408,7 @@ void http_response_clear(struct http_response *resp)
     free(resp->etag);
     free(resp->last_modified);
     free(resp->headers);
+    free(resp->content_type);
     free(resp->final_url);
     free(resp->server_ip);
     memset(resp, 0, sizeof(*resp));
@@ -509,7 +511,8 @@ static HRESULT send_and_receive(struct http_request *req, const WCHAR *headers)
 static WCHAR *build_headers(const struct http_fetch_params *params)
 {
     size_t len = (params->custom_headers ? lstrlenW(params->custom_headers) : 0) +
-                 (params->if_range ? lstrlenW(params->if_range) : 0) + 128;
+                 (params->if_range ? lstrlenW(params->if_range) : 0) +
+                 (params->range_set ? strlen(params->range_set) : 0) + 128;
     WCHAR *headers, *p;
 
     if (!(headers = malloc(len * sizeof(WCHAR)))) return NULL;
@@ -523,7 +526,9 @@ static WCHAR *build_headers(const struct http_fetch_params *params)
     }
     if (params->range_first != HTTP_NO_RANGE)
     {
-        if (params->range_last == HTTP_SIZE_UNKNOWN)
+        if (params->range_set)
+            p += swprintf(p, len - (p - headers), L"Range: bytes=%hs\r\n", params->range_set);
+        else if (params->range_last == HTTP_SIZE_UNKNOWN)
             p += swprintf(p, len - (p - headers), L"Range: bytes=%I64u-\r\n", params->range_first);
         else
             p += swprintf(p, len - (p - headers), L"Range: bytes=%I64u-%I64u\r\n",

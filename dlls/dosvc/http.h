@@ -28,6 +28,8 @@ struct http_fetch_params
     const WCHAR *custom_headers;  /* the job's extra request headers, or NULL */
     UINT64 range_first;           /* HTTP_NO_RANGE: no Range header */
     UINT64 range_last;            /* inclusive; HTTP_SIZE_UNKNOWN: to the end */
+    const char *range_set;        /* "a-b,c-d,...": a multi-range GET (range_first is then its
+                                   * first byte, for If-Range), or NULL */
     const WCHAR *if_range;        /* validator sent as If-Range with a Range, or NULL */
     const struct job_credential *credentials;
     ULONG credential_count;
@@ -44,6 +46,7 @@ struct http_response
     DWORD retry_after;            /* seconds, 0 if none */
     WCHAR *etag;
     WCHAR *last_modified;
+    WCHAR *content_type;          /* Content-Type, or NULL */
     WCHAR *headers;               /* raw response headers */
     WCHAR *final_url;             /* after redirects */
     WCHAR *server_ip;             /* the server's address as text, or NULL if unknown */

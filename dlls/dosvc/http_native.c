@@ -524,7 +524,7 @@ static char *build_request(const struct url_parts *url, const struct http_fetch_
         return NULL;
     }
     size = strlen(url->target) + strlen(url->host) + (custom ? strlen(custom) : 0) +
-           (if_range ? strlen(if_range) : 0) + 256;
+           (if_range ? strlen(if_range) : 0) + (params->range_set ? strlen(params->range_set) : 0) + 256;
     if (!(request = malloc(size))) goto done;
     len = snprintf(request, size, "GET %s HTTP/1.1\r\nHost: %s", url->target, url->host);
     if (url->port != (url->secure ? 443 : 80)) len += snprintf(request + len, size - len, ":%u", url->port);
@@ -537,7 +537,9 @@ static char *build_request(const struct url_parts *url, const struct http_fetch_
     }
     if (params->range_first != HTTP_NO_RANGE)
     {
-        if (params->range_last == HTTP_SIZE_UNKNOWN)
+        if (params->range_set)
+            len += snprintf(request + len, size - len, "Range: bytes=%s\r\n", params->range_set);
+        else if (params->range_last == HTTP_SIZE_UNKNOWN)
             len += snprintf(request + len, size - len, "Range: bytes=%I64u-\r\n", params->range_first);
         else
             len += snprintf(request + len, size - len, "Range: bytes=%I64u-%I64u\r\n",
@@ -658,6 +660,7 @@ static BOOL parse_head(const char *head, struct http_response *resp, struct nati
         free(value);
     }
     if ((value = header_value(head, "ETag"))) { resp->etag = widen(value); free(value); }
+    if ((value = header_value(head, "Content-Type"))) { resp->content_type = widen(value); free(value); }
     if ((value = header_value(head, "Last-Modified"))) { resp->last_modified = widen(value); free(value); }
     http_response_check_validators(resp);
     resp->headers = widen(head);

@@ -691,17 +691,24 @@ static HANDLE dup_writer(struct do_file *file)
     return dup;
 }
 
+/* A run let go of its temp file: the next record of the job will count its
+ * bytes, so the writer flushes them first, through a duplicate of the
+ * handle it keeps on the file.  The worker itself does not wait for the
+ * disk: a flush takes milliseconds, which is what a small download takes in
+ * all.  A job no record is written for needs no flush. */
 void store_sync_temp(struct do_job *job, struct do_file *file)
 {
     HANDLE dup;
 
     if (!store_running) return;
     EnterCriticalSection(&job->cs);
-    dup = dup_writer(file);
+    if (!job_is_final(job) && store_job_is_durable(job) && (dup = dup_writer(file)))
+    {
+        file_drop_flush(file);
+        file->flush_handle = dup;
+        store_job_changed(job, TRUE);
+    }
     LeaveCriticalSection(&job->cs);
-    if (!dup) return;
-    if (!FlushFileBuffers(dup)) WARN("flushing %s failed: %lu\n", debugstr_w(file->temp_name), GetLastError());
-    CloseHandle(dup);
 }
 
 /* ------------------------------------------------------------------ the writer */
@@ -761,7 +768,7 @@ struct pending_write
 {
     struct do_job *job;
     struct store_writer writer;
-    HANDLE flush[8];         /* temp files being written, to flush before the record */
+    HANDLE flush[16];        /* temp files being written or let go of, to flush before the record */
     ULONG flush_count;
     BOOL write;              /* else delete the record */
 };
@@ -789,8 +796,16 @@ static BOOL save_one(struct do_job *job, BOOL flush_all, ULONGLONG now, ULONGLON
         op.write = TRUE;
         save_job(&op.writer, job);
         for (i = 0; i < job->file_count && op.flush_count < ARRAY_SIZE(op.flush); i++)
+        {
             if ((op.flush[op.flush_count] = dup_writer(job->files[i]))) op.flush_count++;
+            if (op.flush_count < ARRAY_SIZE(op.flush) && job->files[i]->flush_handle)
+            {
+                op.flush[op.flush_count++] = job->files[i]->flush_handle;
+                job->files[i]->flush_handle = NULL;
+            }
+        }
     }
+    else for (i = 0; i < job->file_count; i++) file_drop_flush(job->files[i]);
     if (!op.write && !saved) job->store_flags &= ~STORE_WRITING;
     LeaveCriticalSection(&job->cs);
 

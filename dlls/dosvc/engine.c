@@ -1218,7 +1218,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     WCHAR *temp = NULL;
     BOOL ranged;
     UINT64 done;
-    BOOL foreground, private_request;
+    BOOL foreground, private_request, whole;
     HRESULT hr;
 
     fetch.job = job;
@@ -1256,17 +1256,20 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     }
 
     /* what was written must be on disk before a record calls it progress:
-     * the store flushes it before its next record */
-    store_sync_temp(job, file);
+     * a whole file is flushed by the store before its next record (below),
+     * anything else now */
+    whole = SUCCEEDED(hr) && !fetch.stream;
+    if (!whole) store_sync_temp(job, file);
     EnterCriticalSection(&job->cs);
     file_close_writer(file);
     /* given up on by Cancel or Complete while we were busy: its bytes go too */
     if (job_is_final(job) && !file->completed) file_delete_temp(file);
     /* a file deleted while we wrote it is gone once we let go of it (Wine
      * unlinks at the last close): never call that transferred */
-    else if (SUCCEEDED(hr) && !fetch.stream && run_is_current(&fetch) &&
+    else if (whole && run_is_current(&fetch) &&
              GetFileAttributesW(temp) == INVALID_FILE_ATTRIBUTES && GetLastError() == ERROR_FILE_NOT_FOUND)
         hr = temp_lost(&fetch);
+    else if (whole) store_hand_temp(job, file);
     LeaveCriticalSection(&job->cs);
     cache_route_clear(&fetch.route);
     free(fetch.request_url);

@@ -691,24 +691,42 @@ static HANDLE dup_writer(struct do_file *file)
     return dup;
 }
 
-/* A run let go of its temp file: the next record of the job will count its
- * bytes, so the writer flushes them first, through a duplicate of the
- * handle it keeps on the file.  The worker itself does not wait for the
- * disk: a flush takes milliseconds, which is what a small download takes in
- * all.  A job no record is written for needs no flush. */
 void store_sync_temp(struct do_job *job, struct do_file *file)
 {
     HANDLE dup;
 
     if (!store_running) return;
     EnterCriticalSection(&job->cs);
-    if (!job_is_final(job) && store_job_is_durable(job) && (dup = dup_writer(file)))
-    {
-        file_drop_flush(file);
-        file->flush_handle = dup;
-        store_job_changed(job, TRUE);
-    }
+    dup = dup_writer(file);
     LeaveCriticalSection(&job->cs);
+    if (!dup) return;
+    if (!FlushFileBuffers(dup)) WARN("flushing %s failed: %lu\n", debugstr_w(file->temp_name), GetLastError());
+    CloseHandle(dup);
+}
+
+/* A run fetched the whole file and closed its temp file: the record that
+ * calls it transferred counts its bytes, so the writer flushes them first,
+ * through a handle it keeps on the file.  The worker does not wait for the
+ * disk: a flush takes milliseconds, which is what a small download takes in
+ * all.  The handle is opened by name only now, after the worker's check that
+ * the file was not deleted meanwhile (Wine removes a deleted file at its
+ * last close, so no other handle of ours may be open for that check).  A job
+ * no record is written for needs no flush.  Under job->cs. */
+void store_hand_temp(struct do_job *job, struct do_file *file)
+{
+    HANDLE handle;
+
+    if (!store_running || job_is_final(job) || !store_job_is_durable(job) || !file->temp_name) return;
+    handle = CreateFileW(file->temp_name, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (handle == INVALID_HANDLE_VALUE)
+    {
+        WARN("cannot open %s to flush it: %lu\n", debugstr_w(file->temp_name), GetLastError());
+        return;
+    }
+    file_drop_flush(file);
+    file->flush_handle = handle;
+    store_job_changed(job, TRUE);
 }
 
 /* ------------------------------------------------------------------ the writer */

@@ -108,6 +108,8 @@ static void register_in_apartment(void)
         WARN("CoRegisterClassObject failed: %#lx\n", hr);
     else
         InterlockedExchange(&ever_registered, 1);
+    /* and the proxies of the objects that come next need no registry either */
+    dosvc_register_ps_classes(client_slot_iids, SLOT_COUNT);
 }
 
 static HRESULT WINAPI unmarshaler_UnmarshalInterface(IMarshal *iface, IStream *stream, REFIID riid, void **out)

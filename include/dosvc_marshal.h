@@ -74,4 +74,9 @@ C_ASSERT(sizeof(struct dosvc_marshal_header) == 40);
  * marshalers report that much less, so the total is exact. */
 DWORD dosvc_marshal_slack(void);
 
+/* dlls/common/ps_classes.c: register the proxy/stub classes of these
+ * interfaces in the calling apartment, so that COM finds them without the
+ * registry. */
+void dosvc_register_ps_classes(const IID *const *iids, unsigned int count);
+
 #endif /* DOSVC_MARSHAL_H */

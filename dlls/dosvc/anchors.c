@@ -58,6 +58,15 @@ static void anchor(IUnknown *object, REFIID riid)
     anchors[anchor_count++].stream = stream;
 }
 
+static const IID *const anchored_iids[] =
+{
+    &IID_IBackgroundCopyManager, &IID_IDOManager, &IID_IBackgroundCopyJob, &IID_IBackgroundCopyJob5,
+    &IID_IBackgroundCopyJobHttpOptions, &IID_IDeliveryOptimizationJob, &IID_IDeliveryOptimizationJob2,
+    &IID_IBackgroundCopyFile, &IID_IBackgroundCopyFile2, &IID_IBackgroundCopyFile5, &IID_IDeliveryOptimizationFile,
+    &IID_IDeliveryOptimizationFile2, &IID_IBackgroundCopyError, &IID_IDoClientErrorText,
+    &IID_IEnumBackgroundCopyJobs, &IID_IEnumBackgroundCopyFiles, &IID_IEnumUnknown, &IID_IDODownload,
+};
+
 void anchors_startup(void)
 {
     WCHAR dir[MAX_PATH], local[MAX_PATH + 16];
@@ -68,6 +77,10 @@ void anchors_startup(void)
     IUnknown *manager = NULL, *download = NULL;
     struct do_job **none, *download_job = NULL;
     struct do_file *file = NULL;
+
+    /* new stubs for these interfaces (one per job handed out) find their
+     * proxy/stub classes without the registry (dlls/common/ps_classes.c) */
+    dosvc_register_ps_classes(anchored_iids, ARRAY_SIZE(anchored_iids));
 
     /* an internal job nobody sees: not in the job table, never stored */
     if (FAILED(job_create(L"(interface anchor)", BG_JOB_TYPE_DOWNLOAD, &anchor_job))) return;

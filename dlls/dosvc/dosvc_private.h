@@ -113,6 +113,8 @@ struct do_file
     WCHAR *temp_name;        /* DO<hex>.tmp next to local_name, created on first transfer */
     HANDLE write_handle;     /* open while a worker writes temp_name; every write is made
                               * under job->cs, so Cancel/Complete may close it at any time */
+    HANDLE flush_handle;     /* temp_name opened again once a run fetched it whole, which the
+                              * store's writer flushes before its next record (store_hand_temp) */
     IStream *stream;         /* stream sink instead of temp_name (IDODownload StreamInterface,
                               * File2 DownloadSinkInterface), or NULL; bytes are written in
                               * order by the job's one worker, see store_bytes */
@@ -357,6 +359,8 @@ void store_shutdown(void);
 void store_job_changed(struct do_job *job, BOOL progress_only);   /* under cs */
 void store_job_added(struct do_job *job);                        /* a new job; under no lock */
 void store_sync_temp(struct do_job *job, struct do_file *file);  /* under no lock */
+void store_hand_temp(struct do_job *job, struct do_file *file);  /* under job->cs */
+void file_drop_flush(struct do_file *file);
 void store_job_gone(struct do_job *job);  /* ended: wait until its record is deleted; under no lock */
 
 /* certs.c: client certificates */

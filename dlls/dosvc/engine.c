@@ -20,15 +20,16 @@
 
 /*
  * A queued job waits in the run queue until a transfer slot is free (jobs at
- * FOREGROUND priority do not wait), then gets a worker thread of its own that
- * transfers its files one after the other and exits when the job leaves the
- * running states.  A transient error ends the worker too; a timer puts the job
- * back in the queue once the retry delay has passed.  Nothing here holds a
- * lock while talking to a server or a client.
+ * FOREGROUND priority do not wait), then gets a worker of its own (a thread of
+ * the pool) that transfers its files one after the other and ends when the job
+ * leaves the running states.  A transient error ends the worker too; a timer
+ * puts the job back in the queue once the retry delay has passed.  Nothing
+ * here holds a lock while talking to a server or a client.
  *
  * Callbacks are delivered from the thread pool, one delivery at a time per
  * job, coalesced: a client that is slow or gone delays only its own job's
- * notifications.
+ * notifications.  What a run ends with is delivered by its worker itself,
+ * once it has given back its slot.
  *
  * Lock order: engine_cs before job->cs.
  */
@@ -38,6 +39,7 @@
 #include "http.h"
 #include "cache.h"
 #include "byteranges.h"
+#include "session_cache.h"
 
 WINE_DEFAULT_DEBUG_CHANNEL(dosvc);
 
@@ -208,20 +210,28 @@ static void deliver_callbacks(struct do_job *job)
     }
 }
 
+/* Tell the client what is owed, on the calling thread (in the MTA). */
+static void deliver_now(struct do_job *job)
+{
+    /* an IDODownload has its own callback interface and pacing: download.c */
+    if (job->download) download_deliver_status(job);
+    else deliver_callbacks(job);
+}
+
 static DWORD CALLBACK notifier_proc(void *arg)
 {
     struct do_job *job = arg;
     HRESULT init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 
-    /* an IDODownload has its own callback interface and pacing: download.c */
-    if (job->download) download_deliver_status(job);
-    else deliver_callbacks(job);
+    deliver_now(job);
     if (SUCCEEDED(init)) CoUninitialize();
     job_release(job);
     return 0;
 }
 
-void engine_notify(struct do_job *job)
+/* Is a delivery owed and nobody delivering?  Then the caller delivers
+ * (callback_busy is set for it). */
+static BOOL notify_begin(struct do_job *job)
 {
     BOOL start = FALSE;
 
@@ -235,8 +245,12 @@ void engine_notify(struct do_job *job)
     else if (!job->callback_busy && (job->notify_pending || job->transferred_owed || job->error_owed))
         start = job->callback_busy = TRUE;
     LeaveCriticalSection(&job->cs);
+    return start;
+}
 
-    if (!start) return;
+void engine_notify(struct do_job *job)
+{
+    if (!notify_begin(job)) return;
     job_addref(job);
     if (!QueueUserWorkItem(notifier_proc, job, WT_EXECUTELONGFUNCTION))
     {
@@ -312,6 +326,7 @@ struct run_context
     WCHAR *custom_auth_headers;
     struct job_credential credentials[MAX_JOB_CREDENTIALS];
     ULONG credential_count;
+    WCHAR *owner;        /* whose session may be kept for the next run (session_cache.c) */
     LONG generation;
     struct do_job *job;  /* whose run this is (the worker's reference) */
     BYTE *buffer;
@@ -322,8 +337,10 @@ static void run_context_clear(struct run_context *ctx)
 {
     ULONG i;
 
-    http_session_destroy(ctx->session);
+    session_cache_put(ctx->owner, &ctx->settings, ctx->credential_count || ctx->custom_auth_headers, ctx->session);
     http_session_destroy(ctx->cache_session);
+    free(ctx->owner);
+    ctx->owner = NULL;
     free(ctx->proxy_list);
     free(ctx->proxy_bypass);
     free(ctx->custom_headers);
@@ -350,6 +367,7 @@ static void run_context_capture(struct do_job *job, struct run_context *ctx)
     ctx->proxy_bypass = strdupW(job->proxy_bypass);
     ctx->custom_headers = strdupW(job->custom_headers);
     ctx->custom_auth_headers = strdupW(job->custom_auth_headers);
+    ctx->owner = strdupW(job->owner);
     for (i = 0; i < job->credential_count; i++)
     {
         ctx->credentials[i] = job->credentials[i];
@@ -1872,7 +1890,7 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     WCHAR *temp = NULL;
     BOOL ranged;
     UINT64 done;
-    BOOL foreground, private_request;
+    BOOL foreground, private_request, whole;
     HRESULT hr;
 
     fetch.job = job;
@@ -1899,7 +1917,8 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
     private_request = ctx->credential_count || ctx->custom_auth_headers;
     if (fetch.url) cache_route_init(&fetch.route, fetch.url, foreground, private_request);
 
-    if (SUCCEEDED(hr) && !ctx->session) hr = http_session_create(&ctx->settings, &ctx->session);
+    if (SUCCEEDED(hr) && !ctx->session && !(ctx->session = session_cache_take(ctx->owner, &ctx->settings)))
+        hr = http_session_create(&ctx->settings, &ctx->session);
     if (SUCCEEDED(hr) && !fetch.stream) hr = open_temp(&fetch, temp, &done);
     if (SUCCEEDED(hr))
     {
@@ -1908,17 +1927,21 @@ static HRESULT transfer_file(struct do_job *job, struct do_file *file, struct ru
         while (FAILED(hr) && cache_failover(&fetch, &hr, &done));
     }
 
-    /* what was written must be on disk before a record calls it progress */
-    store_sync_temp(job, file);
+    /* what was written must be on disk before a record calls it progress:
+     * a whole file is flushed by the store before its next record (below),
+     * anything else now */
+    whole = SUCCEEDED(hr) && !fetch.stream;
+    if (!whole) store_sync_temp(job, file);
     EnterCriticalSection(&job->cs);
     file_close_writer(file);
     /* given up on by Cancel or Complete while we were busy: its bytes go too */
     if (job_is_final(job) && !file->completed) file_delete_temp(file);
     /* a file deleted while we wrote it is gone once we let go of it (Wine
      * unlinks at the last close): never call that transferred */
-    else if (SUCCEEDED(hr) && !fetch.stream && run_is_current(&fetch) &&
+    else if (whole && run_is_current(&fetch) &&
              GetFileAttributesW(temp) == INVALID_FILE_ATTRIBUTES && GetLastError() == ERROR_FILE_NOT_FOUND)
         hr = temp_lost(&fetch);
+    else if (whole) store_hand_temp(job, file);
     LeaveCriticalSection(&job->cs);
     cache_route_clear(&fetch.route);
     free(fetch.request_url);
@@ -2054,11 +2077,9 @@ static DWORD CALLBACK worker_proc(void *arg)
     }
     LeaveCriticalSection(&job->cs);
 
-    engine_notify(job);
     /* the run's file is closed (transfer_file); its connections go now */
     run_context_clear(&ctx);
     free(ctx.buffer);
-    if (SUCCEEDED(init)) CoUninitialize();
 
     /* Only now may another run of this job start: a Resume that came while
      * we were closing found worker_active set and left the job to us. */
@@ -2071,6 +2092,14 @@ static DWORD CALLBACK worker_proc(void *arg)
     TRACE("worker for job %s ends\n", debugstr_guid(&job->id));
     finish_worker(job);
     if (requeue) engine_job_queued(job);
+    /* The run's outcome (Transferred, an error) is told from this thread,
+     * which has nothing else to do: a hand-off to another thread costs a
+     * wake-up, which on a busy machine is most of a small download's time.
+     * The run's slot is free already, and the job is no longer ours, so a
+     * client that calls Complete, Resume or Cancel from its callback finds
+     * nothing in its way. */
+    if (notify_begin(job)) deliver_now(job);
+    if (SUCCEEDED(init)) CoUninitialize();
     job_release(job);
     return 0;
 }
@@ -2097,7 +2126,6 @@ static void dispatch(void)
         ULONG index = best_queued();
         struct do_job *job = run_queue[index];
         BOOL start = FALSE;
-        HANDLE thread;
 
         if (active_transfers >= MAX_ACTIVE_TRANSFERS && job->priority != BG_JOB_PRIORITY_FOREGROUND) break;
         run_queue[index] = run_queue[--run_queue_count];
@@ -2117,12 +2145,10 @@ static void dispatch(void)
             /* the queue's reference goes to the worker */
             active_transfers++;
             if (InterlockedIncrement(&worker_count) == 1) ResetEvent(workers_idle);
-            if ((thread = CreateThread(NULL, 0, worker_proc, job, 0, NULL)))
-            {
-                CloseHandle(thread);
-                continue;
-            }
-            ERR("CreateThread failed: %lu\n", GetLastError());
+            /* a pooled thread: creating one per run costs milliseconds on a
+             * busy machine, which is what a small download takes in all */
+            if (QueueUserWorkItem(worker_proc, job, WT_EXECUTELONGFUNCTION)) continue;
+            ERR("QueueUserWorkItem failed: %lu\n", GetLastError());
             EnterCriticalSection(&job->cs);
             job->worker_active = FALSE;
             SetEvent(job->worker_done);
@@ -2269,5 +2295,6 @@ void engine_shutdown(void)
         }
         if (WaitForSingleObject(workers_idle, 10000) == WAIT_TIMEOUT) ERR("workers did not stop\n");
     }
+    session_cache_clear();
     cache_shutdown();
 }

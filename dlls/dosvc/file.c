@@ -68,6 +68,7 @@ void file_free(struct do_file *file)
     free(file->redirect_target);
     free(file->server_ip);
     file_close_writer(file);
+    file_drop_flush(file);
     /* a stream sink still held here belongs to a download torn down without Abort/Finalize */
     if (file->stream) IStream_Release(file->stream);
     free(file);
@@ -349,6 +350,15 @@ HRESULT file_make_temp_name(struct do_file *file)
     return S_OK;
 }
 
+/* Bytes nobody will count again (the job ended, the file was committed or
+ * its temp file deleted) need no flush by the store. */
+void file_drop_flush(struct do_file *file)
+{
+    if (!file->flush_handle) return;
+    CloseHandle(file->flush_handle);
+    file->flush_handle = NULL;
+}
+
 void file_close_writer(struct do_file *file)
 {
     if (!file->write_handle) return;
@@ -359,6 +369,8 @@ void file_close_writer(struct do_file *file)
 void file_delete_temp(struct do_file *file)
 {
     file_close_writer(file);
+    /* else Wine keeps the file until that handle is closed */
+    file_drop_flush(file);
     if (file->temp_name && !DeleteFileW(file->temp_name) && GetLastError() != ERROR_FILE_NOT_FOUND)
         WARN("could not delete %s: %lu\n", debugstr_w(file->temp_name), GetLastError());
 }
@@ -375,6 +387,7 @@ HRESULT file_commit(struct do_file *file)
         return S_OK;
     }
     file_close_writer(file);
+    file_drop_flush(file);
     if (!file->temp_name || !file->local_name) return DO_E_LOCALPATH_NOT_SET;
     /* a read-only file is not replaced: Windows refuses, Wine's MoveFileEx would not */
     attrs = GetFileAttributesW(file->local_name);

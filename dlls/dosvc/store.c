@@ -704,6 +704,31 @@ void store_sync_temp(struct do_job *job, struct do_file *file)
     CloseHandle(dup);
 }
 
+/* A run fetched the whole file and closed its temp file: the record that
+ * calls it transferred counts its bytes, so the writer flushes them first,
+ * through a handle it keeps on the file.  The worker does not wait for the
+ * disk: a flush takes milliseconds, which is what a small download takes in
+ * all.  The handle is opened by name only now, after the worker's check that
+ * the file was not deleted meanwhile (Wine removes a deleted file at its
+ * last close, so no other handle of ours may be open for that check).  A job
+ * no record is written for needs no flush.  Under job->cs. */
+void store_hand_temp(struct do_job *job, struct do_file *file)
+{
+    HANDLE handle;
+
+    if (!store_running || job_is_final(job) || !store_job_is_durable(job) || !file->temp_name) return;
+    handle = CreateFileW(file->temp_name, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (handle == INVALID_HANDLE_VALUE)
+    {
+        WARN("cannot open %s to flush it: %lu\n", debugstr_w(file->temp_name), GetLastError());
+        return;
+    }
+    file_drop_flush(file);
+    file->flush_handle = handle;
+    store_job_changed(job, TRUE);
+}
+
 /* ------------------------------------------------------------------ the writer */
 
 /* Under store_cs; takes a job reference. */
@@ -761,7 +786,7 @@ struct pending_write
 {
     struct do_job *job;
     struct store_writer writer;
-    HANDLE flush[8];         /* temp files being written, to flush before the record */
+    HANDLE flush[16];        /* temp files being written or let go of, to flush before the record */
     ULONG flush_count;
     BOOL write;              /* else delete the record */
 };
@@ -789,8 +814,16 @@ static BOOL save_one(struct do_job *job, BOOL flush_all, ULONGLONG now, ULONGLON
         op.write = TRUE;
         save_job(&op.writer, job);
         for (i = 0; i < job->file_count && op.flush_count < ARRAY_SIZE(op.flush); i++)
+        {
             if ((op.flush[op.flush_count] = dup_writer(job->files[i]))) op.flush_count++;
+            if (op.flush_count < ARRAY_SIZE(op.flush) && job->files[i]->flush_handle)
+            {
+                op.flush[op.flush_count++] = job->files[i]->flush_handle;
+                job->files[i]->flush_handle = NULL;
+            }
+        }
     }
+    else for (i = 0; i < job->file_count; i++) file_drop_flush(job->files[i]);
     if (!op.write && !saved) job->store_flags &= ~STORE_WRITING;
     LeaveCriticalSection(&job->cs);
 

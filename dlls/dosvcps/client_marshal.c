@@ -87,7 +87,40 @@ static HRESULT WINAPI unmarshaler_MarshalInterface(IMarshal *iface, IStream *str
     return E_UNEXPECTED;
 }
 
+static IClassFactory registered_factory;
+static volatile LONG ever_registered;
+
+/* COM found this class through the registry, which costs Wine a dozen
+ * wineserver calls per object unmarshaled (the class's InprocServer32 key,
+ * DllGetClassObject), and an enumeration unmarshals thousands.  So the class
+ * object is registered in the calling apartment the first time, and COM
+ * finds it there from then on (registered classes come before the
+ * registry).  The registered factory hands out registered_unmarshaler, so
+ * an apartment that has it never registers again; COM revokes it with the
+ * apartment. */
+static void register_in_apartment(void)
+{
+    DWORD cookie;
+    HRESULT hr;
+
+    if (FAILED(hr = CoRegisterClassObject(&CLSID_DoClientMarshal, (IUnknown *)&registered_factory,
+                                          CLSCTX_INPROC_SERVER, REGCLS_MULTIPLEUSE, &cookie)))
+        WARN("CoRegisterClassObject failed: %#lx\n", hr);
+    else
+        InterlockedExchange(&ever_registered, 1);
+    /* and the proxies of the objects that come next need no registry either */
+    dosvc_register_ps_classes(client_slot_iids, SLOT_COUNT);
+}
+
 static HRESULT WINAPI unmarshaler_UnmarshalInterface(IMarshal *iface, IStream *stream, REFIID riid, void **out)
+{
+    TRACE("%p, %p, %s, %p.\n", iface, stream, wine_dbgstr_guid(riid), out);
+    register_in_apartment();
+    return client_object_unmarshal(stream, riid, out);
+}
+
+static HRESULT WINAPI registered_unmarshaler_UnmarshalInterface(IMarshal *iface, IStream *stream, REFIID riid,
+        void **out)
 {
     TRACE("%p, %p, %s, %p.\n", iface, stream, wine_dbgstr_guid(riid), out);
     return client_object_unmarshal(stream, riid, out);
@@ -118,6 +151,21 @@ static const IMarshalVtbl unmarshaler_vtbl =
 };
 
 static IMarshal unmarshaler = { &unmarshaler_vtbl };
+
+static const IMarshalVtbl registered_unmarshaler_vtbl =
+{
+    unmarshaler_QueryInterface,
+    unmarshaler_AddRef,
+    unmarshaler_Release,
+    unmarshaler_GetUnmarshalClass,
+    unmarshaler_GetMarshalSizeMax,
+    unmarshaler_MarshalInterface,
+    registered_unmarshaler_UnmarshalInterface,
+    unmarshaler_ReleaseMarshalData,
+    unmarshaler_DisconnectObject,
+};
+
+static IMarshal registered_unmarshaler = { &registered_unmarshaler_vtbl };
 
 /* ------------------------------------------------------------------ its class factory */
 
@@ -170,6 +218,28 @@ static const IClassFactoryVtbl factory_vtbl =
 
 static IClassFactory factory = { &factory_vtbl };
 
+static HRESULT WINAPI registered_factory_CreateInstance(IClassFactory *iface, IUnknown *outer, REFIID riid,
+        void **out)
+{
+    TRACE("%p, %p, %s, %p.\n", iface, outer, wine_dbgstr_guid(riid), out);
+
+    if (!out) return E_POINTER;
+    *out = NULL;
+    if (outer) return CLASS_E_NOAGGREGATION;
+    return IMarshal_QueryInterface(&registered_unmarshaler, riid, out);
+}
+
+static const IClassFactoryVtbl registered_factory_vtbl =
+{
+    factory_QueryInterface,
+    factory_AddRef,
+    factory_Release,
+    registered_factory_CreateInstance,
+    factory_LockServer,
+};
+
+static IClassFactory registered_factory = { &registered_factory_vtbl };
+
 /* ------------------------------------------------------------------ DLL entry points */
 
 BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void *reserved)
@@ -188,8 +258,9 @@ HRESULT WINAPI DllGetClassObject(REFCLSID clsid, REFIID riid, void **out)
 
 HRESULT WINAPI DllCanUnloadNow(void)
 {
-    /* client-side objects run our code for as long as they live */
-    if (client_object_count() || server_locks) return S_FALSE;
+    /* client-side objects run our code for as long as they live, and a
+     * registered class object for as long as its apartment */
+    if (client_object_count() || server_locks || ever_registered) return S_FALSE;
     return prxyDllCanUnloadNow();
 }
 

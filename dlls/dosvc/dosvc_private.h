@@ -341,6 +341,7 @@ BOOL download_matches(struct do_job *job, const DO_DOWNLOAD_ENUM_CATEGORY *categ
 void download_state_changed(struct do_job *job);           /* job_set_state's hook; under cs */
 BOOL download_status_due(struct do_job *job);              /* an OnStatusChange is owed now; under cs */
 void download_deliver_status(struct do_job *job);          /* notifier thread; under no lock */
+IUnknown *download_take_callback(struct do_job *job);      /* the callback, forgotten; under cs */
 
 /* errtext.c: text for DO_E_*, HTTP and Win32 codes */
 HRESULT error_description(HRESULT code, DWORD langid, WCHAR **text);

@@ -331,6 +331,16 @@ BOOL download_status_due(struct do_job *job)
     return download->queued_count || progress_due(download, &status);
 }
 
+IUnknown *download_take_callback(struct do_job *job)
+{
+    struct do_download *download = job->download;
+    IUnknown *callback = (IUnknown *)download->callback;
+
+    download->callback = NULL;
+    download->queued_count = 0;
+    return callback;
+}
+
 static BOOL client_gone(HRESULT hr)
 {
     return hr == RPC_E_DISCONNECTED || hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) ||

@@ -158,8 +158,12 @@ static void deliver_callbacks(struct do_job *job)
         if (error) job->error_owed = FALSE;
         if (!callback || (!transferred && !error && !modification))
         {
+            /* all told: a finished job lets go of the client's object (release_final_callback) */
+            if (callback && job_is_final(job)) job->callback = NULL;
+            else callback = NULL;
             job->callback_busy = FALSE;
             LeaveCriticalSection(&job->cs);
+            if (callback) IBackgroundCopyCallback_Release(callback);
             return;
         }
         IBackgroundCopyCallback_AddRef(callback);
@@ -230,27 +234,49 @@ static DWORD CALLBACK notifier_proc(void *arg)
 }
 
 /* Is a delivery owed and nobody delivering?  Then the caller delivers
- * (callback_busy is set for it). */
-static BOOL notify_begin(struct do_job *job)
+ * (callback_busy is set for it).
+ *
+ * A job or download that has ended (cancelled, completed, aborted,
+ * finalized) and owes its client nothing more lets go of the client's
+ * callback here (*drop, released by the caller outside the lock).  The
+ * client may be gone without releasing the job, which then lives on in the
+ * service: a proxy to a dead client kept that long is worse than a leak
+ * under Wine, which gives a new MTA client that gets the dead one's process
+ * id the same object exporter id, so COM in the service would take the new
+ * client's objects for the dead one's (its calls then fail with
+ * E_NOINTERFACE). */
+static BOOL notify_begin(struct do_job *job, IUnknown **drop)
 {
     BOOL start = FALSE;
 
+    *drop = NULL;
     EnterCriticalSection(&job->cs);
     if (job->download)
     {
-        if (!job->callback_busy && download_status_due(job)) start = job->callback_busy = TRUE;
+        if (job->callback_busy) ;
+        else if (download_status_due(job)) start = job->callback_busy = TRUE;
+        else if (job_is_final(job)) *drop = download_take_callback(job);
     }
     else if (!job->callback)
         job->notify_pending = FALSE;   /* nobody to tell */
     else if (!job->callback_busy && (job->notify_pending || job->transferred_owed || job->error_owed))
         start = job->callback_busy = TRUE;
+    else if (!job->callback_busy && job_is_final(job))
+    {
+        *drop = (IUnknown *)job->callback;
+        job->callback = NULL;
+    }
     LeaveCriticalSection(&job->cs);
     return start;
 }
 
 void engine_notify(struct do_job *job)
 {
-    if (!notify_begin(job)) return;
+    IUnknown *drop;
+    BOOL start = notify_begin(job, &drop);
+
+    if (drop) IUnknown_Release(drop);
+    if (!start) return;
     job_addref(job);
     if (!QueueUserWorkItem(notifier_proc, job, WT_EXECUTELONGFUNCTION))
     {
@@ -2008,6 +2034,7 @@ static DWORD CALLBACK worker_proc(void *arg)
     struct do_file *file;
     BG_ERROR_CONTEXT context;
     BOOL requeue, fatal, foreground;
+    IUnknown *drop;
     HRESULT hr, init;
 
     TRACE("worker for job %s starts\n", debugstr_guid(&job->id));
@@ -2098,7 +2125,8 @@ static DWORD CALLBACK worker_proc(void *arg)
      * The run's slot is free already, and the job is no longer ours, so a
      * client that calls Complete, Resume or Cancel from its callback finds
      * nothing in its way. */
-    if (notify_begin(job)) deliver_now(job);
+    if (notify_begin(job, &drop)) deliver_now(job);
+    if (drop) IUnknown_Release(drop);
     if (SUCCEEDED(init)) CoUninitialize();
     job_release(job);
     return 0;

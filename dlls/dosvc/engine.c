@@ -158,7 +158,7 @@ static void deliver_callbacks(struct do_job *job)
         if (error) job->error_owed = FALSE;
         if (!callback || (!transferred && !error && !modification))
         {
-            /* all told: a finished job lets go of the client's object (release_final_callback) */
+            /* all told: a finished job lets go of the client's object (see notify_begin) */
             if (callback && job_is_final(job)) job->callback = NULL;
             else callback = NULL;
             job->callback_busy = FALSE;
@@ -240,11 +240,10 @@ static DWORD CALLBACK notifier_proc(void *arg)
  * finalized) and owes its client nothing more lets go of the client's
  * callback here (*drop, released by the caller outside the lock).  The
  * client may be gone without releasing the job, which then lives on in the
- * service: a proxy to a dead client kept that long is worse than a leak
- * under Wine, which gives a new MTA client that gets the dead one's process
- * id the same object exporter id, so COM in the service would take the new
- * client's objects for the dead one's (its calls then fail with
- * E_NOINTERFACE). */
+ * service, and with it a proxy into the dead client's apartment: what the
+ * service holds of a client should go as soon as it is of no more use
+ * (docs/performance.md, "Failures in this run", for what Wine 8 keeps of
+ * such an apartment even then). */
 static BOOL notify_begin(struct do_job *job, IUnknown **drop)
 {
     BOOL start = FALSE;

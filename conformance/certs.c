@@ -722,6 +722,13 @@ static void test_server_certificate(void)
         hr = IBackgroundCopyJob_Resume(job);
         ok(hr == S_OK, "Resume: %#lx\n", hr);
         state = wait_job_error(job, &code);
+        /* a minimal system (a debootstrap chroot) may have no /etc/hosts;
+         * Windows always resolves localhost */
+        if (code == HRESULT_FROM_WIN32(WSAHOST_NOT_FOUND) && !wcscmp(tests[i].host, L"localhost"))
+        {
+            skip("localhost does not resolve on this machine\n");
+            goto next;
+        }
         if (tests[i].refused)
         {
             ok(state == BG_JOB_STATE_ERROR, "[inferred] a refused certificate is a final error; state %s\n",

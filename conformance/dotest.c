@@ -272,6 +272,25 @@ const char *dbgstr_guid(const GUID *id)
     return buf;
 }
 
+/* IBackgroundCopyJob::GetError and IBackgroundCopyError::GetError in one;
+ * returns the HRESULT of the first call that failed, or S_OK. */
+HRESULT get_job_error(IBackgroundCopyJob *job, BG_ERROR_CONTEXT *context, HRESULT *code)
+{
+    IBackgroundCopyError *error;
+    BG_ERROR_CONTEXT ctx = (BG_ERROR_CONTEXT)-1;
+    HRESULT hr, err = S_OK;
+
+    if (context) *context = ctx;
+    if (code) *code = S_OK;
+    hr = IBackgroundCopyJob_GetError(job, &error);
+    if (FAILED(hr)) return hr;
+    hr = IBackgroundCopyError_GetError(error, &ctx, &err);
+    IBackgroundCopyError_Release(error);
+    if (context) *context = ctx;
+    if (code) *code = err;
+    return hr;
+}
+
 /* Microsoft's own clients let the service impersonate them, and give up
  * when that fails (winget throws, the DO SDK fails the download). */
 HRESULT set_impersonate_(const char *file, int line, void *proxy)

@@ -95,6 +95,8 @@ BOOL null_arg_hr(HRESULT hr);
 const char *dbgstr_w(const WCHAR *str);
 const char *dbgstr_guid(const GUID *id);
 /* Let the service impersonate us on this proxy, as Microsoft's clients do. */
+/* IBackgroundCopyJob::GetError + IBackgroundCopyError::GetError; the first failure, or S_OK */
+HRESULT get_job_error(IBackgroundCopyJob *job, BG_ERROR_CONTEXT *context, HRESULT *code);
 HRESULT set_impersonate_(const char *file, int line, void *proxy);
 /* CoSetProxyBlanket(IMPERSONATE) as Microsoft's clients call it, checked */
 #define set_impersonate(proxy) set_impersonate_(__FILE__, __LINE__, (proxy))

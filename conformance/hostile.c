@@ -130,23 +130,6 @@ static IBackgroundCopyJob *hostile_job(const WCHAR *prefix, enum path path)
     return job;
 }
 
-static HRESULT get_job_error(IBackgroundCopyJob *job, BG_ERROR_CONTEXT *context, HRESULT *code)
-{
-    IBackgroundCopyError *error;
-    BG_ERROR_CONTEXT ctx = (BG_ERROR_CONTEXT)-1;
-    HRESULT hr, err = S_OK;
-
-    if (context) *context = ctx;
-    if (code) *code = S_OK;
-    hr = IBackgroundCopyJob_GetError(job, &error);
-    if (FAILED(hr)) return hr;
-    hr = IBackgroundCopyError_GetError(error, &ctx, &err);
-    IBackgroundCopyError_Release(error);
-    if (context) *context = ctx;
-    if (code) *code = err;
-    return hr;
-}
-
 static BG_JOB_STATE get_state(IBackgroundCopyJob *job)
 {
     BG_JOB_STATE state = (BG_JOB_STATE)-1;

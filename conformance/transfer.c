@@ -94,25 +94,6 @@ static ULONGLONG filetime_u64(const FILETIME *ft)
     return ((ULONGLONG)ft->dwHighDateTime << 32) | ft->dwLowDateTime;
 }
 
-/* IBackgroundCopyJob::GetError and IBackgroundCopyError::GetError in one;
- * returns the HRESULT of the first call that failed, or S_OK. */
-static HRESULT get_job_error(IBackgroundCopyJob *job, BG_ERROR_CONTEXT *context, HRESULT *code)
-{
-    IBackgroundCopyError *error;
-    BG_ERROR_CONTEXT ctx = (BG_ERROR_CONTEXT)-1;
-    HRESULT hr, err = S_OK;
-
-    if (context) *context = ctx;
-    if (code) *code = S_OK;
-    hr = IBackgroundCopyJob_GetError(job, &error);
-    if (FAILED(hr)) return hr;
-    hr = IBackgroundCopyError_GetError(error, &ctx, &err);
-    IBackgroundCopyError_Release(error);
-    if (context) *context = ctx;
-    if (code) *code = err;
-    return hr;
-}
-
 /* Polls GetState every 10 ms until the state is one of want_mask or
  * timeout_ms passed; or-s every state seen into *seen.  DO never reports
  * CONNECTING: every poll looks for it, and the wait makes one check. */
